@@ -1,0 +1,228 @@
+//! The asynchronous job state machine: status is a pure function of the clock, never pushed.
+
+use std::time::Duration;
+
+use super::ids::{DeviceId, TrackingId};
+use super::timestamp::Timestamp;
+
+/// `DeviceUploadStatusType` with its wire spelling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Processing,
+    Finished,
+    FinishedWithErrors,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Processing => "processing",
+            Self::Finished => "finished",
+            Self::FinishedWithErrors => "finished_with_errors",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished | Self::FinishedWithErrors)
+    }
+}
+
+/// How long a new job stays in each non-terminal state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    pub queued_for: Duration,
+    pub processing_for: Duration,
+}
+
+/// A per-device failure, as Autopilot reports it in `devicesStatus[]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceError {
+    /// Already registered to this customer.
+    AlreadyAssigned,
+    /// Registered to a different customer (tenant).
+    AssignedToOtherTenant,
+    /// The same device appears earlier in the same upload.
+    Duplicated,
+    /// The hardware hash is not valid base64 (only with `--strict-hardware-hash`).
+    InvalidHardwareHash,
+}
+
+impl DeviceError {
+    /// `errorCode`, a string on the wire.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AlreadyAssigned => "806",
+            Self::AssignedToOtherTenant => "808",
+            // EMULATOR: Microsoft documents no numbers for these two; 807 and 809 sit beside the
+            // documented 806/808 Autopilot import codes and are listed in the README.
+            Self::Duplicated => "807",
+            Self::InvalidHardwareHash => "809",
+        }
+    }
+
+    /// `errorDescription`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::AlreadyAssigned => "ZtdDeviceAlreadyAssigned",
+            Self::AssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
+            Self::Duplicated => "ZtdDeviceDuplicated",
+            Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
+        }
+    }
+}
+
+/// What happens to one device when its job completes; decided when the job is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded(DeviceId),
+    Failed(DeviceError),
+}
+
+/// One line of `devicesStatus`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEntry {
+    pub serial_number: Option<String>,
+    pub product_key: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// An accepted upload (or policy update). Its schedule is fixed at acceptance, so a restart or a
+/// change of configuration never moves a job that is already in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: TrackingId,
+    pub accepted_at: Timestamp,
+    pub started_at: Timestamp,
+    pub completed_at: Timestamp,
+    pub entries: Vec<JobEntry>,
+}
+
+impl Job {
+    pub fn new(
+        id: TrackingId,
+        accepted_at: Timestamp,
+        timings: Timings,
+        entries: Vec<JobEntry>,
+    ) -> Self {
+        let started_at = accepted_at.plus(timings.queued_for);
+        Self {
+            id,
+            accepted_at,
+            started_at,
+            completed_at: started_at.plus(timings.processing_for),
+            entries,
+        }
+    }
+
+    /// The batch-level status at `now`.
+    ///
+    /// The terminal status is `finished` even when devices failed: the only documented example
+    /// shows exactly that, and CIPP waits for `finished` before it reads `devicesStatus`.
+    pub fn status_at(&self, now: Timestamp) -> JobStatus {
+        if now < self.started_at {
+            JobStatus::Queued
+        } else if now < self.completed_at {
+            JobStatus::Processing
+        } else {
+            JobStatus::Finished
+        }
+    }
+
+    /// `startedTime`: present once processing has begun.
+    pub fn started_time(&self, now: Timestamp) -> Option<Timestamp> {
+        (now >= self.started_at).then_some(self.started_at)
+    }
+
+    /// `completedTime`: present once the job is terminal.
+    pub fn completed_time(&self, now: Timestamp) -> Option<Timestamp> {
+        (now >= self.completed_at).then_some(self.completed_at)
+    }
+
+    /// A device's status at `now`: the job's status until it is terminal, then its own outcome.
+    pub fn entry_status_at(&self, entry: &JobEntry, now: Timestamp) -> JobStatus {
+        match self.status_at(now) {
+            s if !s.is_terminal() => s,
+            _ => match entry.outcome {
+                Outcome::Succeeded(_) => JobStatus::Finished,
+                Outcome::Failed(_) => JobStatus::FinishedWithErrors,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: Timestamp = Timestamp::from_offset_const(datetime!(2026-11-21 10:00:00 UTC));
+
+    fn job() -> Job {
+        let timings = Timings {
+            queued_for: Duration::from_secs(1),
+            processing_for: Duration::from_secs(2),
+        };
+        let entries = vec![
+            JobEntry {
+                serial_number: Some("S1".into()),
+                product_key: None,
+                outcome: Outcome::Succeeded(DeviceId::new()),
+            },
+            JobEntry {
+                serial_number: None,
+                product_key: Some("P2".into()),
+                outcome: Outcome::Failed(DeviceError::AssignedToOtherTenant),
+            },
+        ];
+        Job::new(TrackingId::new(), T0, timings, entries)
+    }
+
+    fn at(ms: u64) -> Timestamp {
+        T0.plus(Duration::from_millis(ms))
+    }
+
+    #[test]
+    fn status_moves_from_queued_to_processing_to_finished_with_the_clock() {
+        let job = job();
+        assert_eq!(job.status_at(at(0)), JobStatus::Queued);
+        assert_eq!(job.status_at(at(999)), JobStatus::Queued);
+        assert_eq!(job.status_at(at(1000)), JobStatus::Processing);
+        assert_eq!(job.status_at(at(2999)), JobStatus::Processing);
+        assert_eq!(job.status_at(at(3000)), JobStatus::Finished);
+    }
+
+    #[test]
+    fn times_appear_only_once_reached() {
+        let job = job();
+        assert_eq!(job.started_time(at(999)), None);
+        assert_eq!(job.started_time(at(1000)), Some(at(1000)));
+        assert_eq!(job.completed_time(at(2999)), None);
+        assert_eq!(job.completed_time(at(5000)), Some(at(3000)));
+    }
+
+    #[test]
+    fn devices_show_the_job_status_until_terminal_then_their_outcome() {
+        let job = job();
+        let (ok, failed) = (&job.entries[0], &job.entries[1]);
+        assert_eq!(job.entry_status_at(failed, at(1500)), JobStatus::Processing);
+        assert_eq!(job.entry_status_at(ok, at(3000)), JobStatus::Finished);
+        assert_eq!(
+            job.entry_status_at(failed, at(3000)),
+            JobStatus::FinishedWithErrors
+        );
+        // The batch-level status stays `finished` although a device failed.
+        assert_eq!(job.status_at(at(3000)), JobStatus::Finished);
+    }
+
+    #[test]
+    fn zero_durations_make_a_job_terminal_at_once() {
+        let timings = Timings {
+            queued_for: Duration::ZERO,
+            processing_for: Duration::ZERO,
+        };
+        let job = Job::new(TrackingId::new(), T0, timings, vec![]);
+        assert_eq!(job.status_at(T0), JobStatus::Finished);
+    }
+}

@@ -1,0 +1,111 @@
+//! The status of an asynchronous job (uploads and policy updates), derived from the clock on read.
+//! <https://learn.microsoft.com/partner-center/developer/get-the-status-of-a-device-batch-upload>
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::Result;
+use super::extract::{Path, customer};
+use super::wire::{Attributes, json_response};
+use crate::domain::job::{Job, Outcome};
+use crate::domain::timestamp::Timestamp;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route(
+        "/v1/customers/{customer_id}/batchJobStatus/{tracking_id}",
+        get(get_batch_upload_status),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct JobPath {
+    customer_id: String,
+    tracking_id: String,
+}
+
+/// `BatchUploadDetails` on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchUploadDetails<'a> {
+    batch_tracking_id: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completed_time: Option<String>,
+    devices_status: Vec<DeviceUploadDetails<'a>>,
+    attributes: Attributes,
+}
+
+/// `DeviceUploadDetails` on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceUploadDetails<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_key: Option<&'a str>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_description: Option<&'static str>,
+    attributes: Attributes,
+}
+
+impl<'a> BatchUploadDetails<'a> {
+    fn of(job: &'a Job, now: Timestamp) -> Self {
+        let terminal = job.status_at(now).is_terminal();
+        let devices_status = job
+            .entries
+            .iter()
+            .map(|entry| {
+                let (device_id, error) = match (terminal, entry.outcome) {
+                    (false, _) => (None, None),
+                    (true, Outcome::Succeeded(id)) => (Some(id.to_string()), None),
+                    (true, Outcome::Failed(e)) => (None, Some(e)),
+                };
+                DeviceUploadDetails {
+                    device_id,
+                    serial_number: entry.serial_number.as_deref(),
+                    product_key: entry.product_key.as_deref(),
+                    status: job.entry_status_at(entry, now).as_str(),
+                    error_code: error.map(|e| e.code()),
+                    error_description: error.map(|e| e.description()),
+                    attributes: Attributes::of("DeviceUploadDetails"),
+                }
+            })
+            .collect();
+        Self {
+            batch_tracking_id: job.id.to_string(),
+            status: job.status_at(now).as_str(),
+            started_time: job.started_time(now).map(|t| t.to_string()),
+            completed_time: job.completed_time(now).map(|t| t.to_string()),
+            devices_status,
+            attributes: Attributes::of("BatchUploadDetails"),
+        }
+    }
+}
+
+/// `GET /v1/customers/{customer_id}/batchJobStatus/{tracking_id}`: a job's `BatchUploadDetails`.
+///
+/// 200; 400 (bad customer id), 401, 404 (unknown tracking id, or another customer's).
+async fn get_batch_upload_status(
+    State(state): State<AppState>,
+    Path(path): Path<JobPath>,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let job = state.store.job(customer, &path.tracking_id)?;
+    let now = state.clock.now();
+    Ok(json_response(
+        StatusCode::OK,
+        &BatchUploadDetails::of(&job, now),
+    ))
+}

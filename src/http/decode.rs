@@ -1,0 +1,225 @@
+//! Request JSON → domain values, the way real clients send it: keys matched case-insensitively
+//! (.NET sends PascalCase, CIPP camelCase, Java a mix), unknown and read-only keys ignored, `null`
+//! taken as absent. Every failure names the field, e.g. `devices[3].serialNumber`.
+
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::domain::device::{
+    ACCEPTED_COMBINATIONS, DeviceSubmission, devices_without_identifiers, present,
+};
+use crate::domain::ids::BatchId;
+
+pub type Object = Map<String, Value>;
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+pub fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The value under `key`, ignoring case. Two keys that differ only in case are ambiguous: 400.
+pub fn get<'a>(obj: &'a Object, path: &str, key: &str) -> Result<Option<&'a Value>, ApiError> {
+    let mut found = None;
+    for (k, v) in obj {
+        if k.eq_ignore_ascii_case(key) {
+            if found.is_some() {
+                return Err(ApiError::invalid_input(
+                    &join(path, key),
+                    "is given more than once (keys are matched ignoring case).",
+                ));
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
+/// An optional string field; `null` and absence are the same.
+pub fn opt_string(obj: &Object, path: &str, key: &str) -> Result<Option<String>, ApiError> {
+    match get(obj, path, key)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::invalid_input(
+            &join(path, key),
+            &format!("must be a string or null, got {}.", type_name(other)),
+        )),
+    }
+}
+
+/// A type error for `path`; the whole body when `path` is empty.
+fn wrong_type(path: &str, expected: &str, got: &Value) -> ApiError {
+    let problem = format!("must be {expected}, got {}.", type_name(got));
+    if path.is_empty() {
+        ApiError::invalid_input("", &format!("the body {problem}"))
+    } else {
+        ApiError::invalid_input(path, &problem)
+    }
+}
+
+pub fn as_object<'a>(v: &'a Value, path: &str, what: &str) -> Result<&'a Object, ApiError> {
+    v.as_object().ok_or_else(|| wrong_type(path, what, v))
+}
+
+pub fn as_array<'a>(v: &'a Value, path: &str, what: &str) -> Result<&'a Vec<Value>, ApiError> {
+    v.as_array().ok_or_else(|| wrong_type(path, what, v))
+}
+
+/// One `Device` of an upload. Only identifier fields are read; `Id`, `Policies`, `CreatedBy`,
+/// `UploadedDate`, `AllowedOperations`, `Attributes`, `deviceBatchId` and others are ignored.
+pub fn device(v: &Value, path: &str) -> Result<DeviceSubmission, ApiError> {
+    let obj = as_object(v, path, "a Device object")?;
+    let field = |key| opt_string(obj, path, key).map(present);
+    Ok(DeviceSubmission {
+        hardware_hash: field("hardwareHash")?,
+        product_key: field("productKey")?,
+        serial_number: field("serialNumber")?,
+        oem_manufacturer_name: field("oemManufacturerName")?,
+        model_name: field("modelName")?,
+    })
+}
+
+/// A non-empty list of devices whose every member carries accepted identifiers.
+/// `prefix` is how the list is named in messages (`devices` in a batch request, empty for a bare array).
+fn device_list(v: &Value, prefix: &str) -> Result<Vec<DeviceSubmission>, ApiError> {
+    let items = as_array(v, prefix, "an array of Device objects")?;
+    if items.is_empty() {
+        let field = if prefix.is_empty() { "" } else { prefix };
+        let problem = if prefix.is_empty() {
+            "the body must be an array with at least one Device."
+        } else {
+            "must contain at least one Device."
+        };
+        return Err(ApiError::invalid_input(field, problem));
+    }
+    let devices = items
+        .iter()
+        .enumerate()
+        .map(|(i, d)| device(d, &format!("{prefix}[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let missing = devices_without_identifiers(&devices);
+    if !missing.is_empty() {
+        let names: Vec<String> = missing.iter().map(|i| format!("{prefix}[{i}]")).collect();
+        return Err(ApiError::invalid_input(
+            "",
+            &format!(
+                "{} {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
+                names.join(", "),
+                if names.len() == 1 { "carries" } else { "carry" },
+                ACCEPTED_COMBINATIONS.join("; "),
+            ),
+        )
+        .with_data(names));
+    }
+    Ok(devices)
+}
+
+/// `DeviceBatchCreationRequest`: `batchId` and `devices`.
+pub fn device_batch_creation_request(
+    v: &Value,
+) -> Result<(BatchId, Vec<DeviceSubmission>), ApiError> {
+    let obj = as_object(v, "", "a DeviceBatchCreationRequest object")?;
+    let batch_id = match get(obj, "", "batchId")? {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                "batchId",
+                "is required: name the new batch.",
+            ));
+        }
+        Some(Value::String(s)) => BatchId::parse(s)
+            .map_err(|problem| ApiError::invalid_input("batchId", &format!("{problem}.")))?,
+        Some(other) => {
+            return Err(ApiError::invalid_input(
+                "batchId",
+                &format!("must be a string, got {}.", type_name(other)),
+            ));
+        }
+    };
+    let devices = match get(obj, "", "devices")? {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                "devices",
+                "is required: list at least one Device.",
+            ));
+        }
+        Some(list) => device_list(list, "devices")?,
+    };
+    Ok((batch_id, devices))
+}
+
+/// The body of an upload to an existing batch: a bare JSON array of `Device`.
+pub fn devices_to_add(v: &Value) -> Result<Vec<DeviceSubmission>, ApiError> {
+    device_list(v, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keys_match_in_any_case_and_unknown_keys_are_ignored() {
+        let (batch, devices) = device_batch_creation_request(&json!({
+            "BATCHID": "B1",
+            "Devices": [{"HardwareHash": "H", "serialnumber": "S", "Id": null, "Attributes": {"ObjectType": "Device"}, "deviceBatchId": 7}],
+            "Attributes": {"ObjectType": "DeviceBatchCreationRequest"}
+        }))
+        .unwrap();
+        assert_eq!(batch.as_str(), "B1");
+        assert_eq!(devices[0].hardware_hash.as_deref(), Some("H"));
+        assert_eq!(devices[0].serial_number.as_deref(), Some("S"));
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let err =
+            devices_to_add(&json!([{"productKey": "P"}, {"productKey": "P", "serialNumber": 5}]))
+                .unwrap_err();
+        assert_eq!(
+            err.body.description,
+            "Invalid request input: `[1].serialNumber` must be a string or null, got a number."
+        );
+        let err =
+            device_batch_creation_request(&json!({"batchId": "B", "devices": {}})).unwrap_err();
+        assert_eq!(err.body.data, vec!["devices".to_owned()]);
+    }
+
+    #[test]
+    fn every_device_without_identifiers_is_named() {
+        let err = device_batch_creation_request(&json!({
+            "batchId": "B",
+            "devices": [{"serialNumber": "S"}, {"productKey": "P"}, {"modelName": ""}]
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err.body.data,
+            vec!["devices[0]".to_owned(), "devices[2]".to_owned()]
+        );
+        assert!(
+            err.body
+                .description
+                .contains("serialNumber + oemManufacturerName + modelName")
+        );
+    }
+
+    #[test]
+    fn keys_differing_only_in_case_are_ambiguous() {
+        let err =
+            device_batch_creation_request(&json!({"batchId": "a", "BatchId": "b", "devices": []}))
+                .unwrap_err();
+        assert_eq!(err.body.data, vec!["batchId".to_owned()]);
+    }
+}

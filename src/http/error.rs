@@ -1,0 +1,188 @@
+//! `ApiError`: every failure answered in the Partner Center error envelope, mapped in one place.
+
+use axum::extract::rejection::PathRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::wire::json_response;
+use crate::domain;
+
+/// Partner Center error codes the emulator answers with (the README's error table).
+pub mod code {
+    /// 401: "Partner Token missing in request context".
+    pub const TOKEN_MISSING: u32 = 800_001;
+    /// 400: "Invalid request input".
+    pub const INVALID_INPUT: u32 = 800_002;
+    /// 500: "Unexpected service error".
+    pub const UNEXPECTED: u32 = 800_003;
+    /// 400: "Invalid Customer Id".
+    pub const INVALID_CUSTOMER: u32 = 900_118;
+    /// 404: "Not found".
+    pub const NOT_FOUND: u32 = 1000;
+    // EMULATOR: Microsoft documents no codes for these; ours are listed in the README.
+    /// 405: method not allowed on an existing route.
+    pub const METHOD_NOT_ALLOWED: u32 = 1001;
+    /// 409: a batch with this id already exists for the customer.
+    pub const BATCH_EXISTS: u32 = 1002;
+    /// 409: an `MS-RequestId` reused with a different body, or while the first is in flight.
+    pub const REQUEST_ID_REUSED: u32 = 1003;
+}
+
+/// The wire envelope: `{"code", "description", "data", "source"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    pub code: u32,
+    pub description: String,
+    pub data: Vec<String>,
+    pub source: &'static str,
+}
+
+/// A failed request: status, envelope and any extra header (`WWW-Authenticate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    challenge: bool,
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: u32, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                code,
+                description: description.into(),
+                data: Vec::new(),
+                source: "PartnerFD",
+            },
+            challenge: false,
+        }
+    }
+
+    pub fn with_data(mut self, data: Vec<String>) -> Self {
+        self.body.data = data;
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            code::TOKEN_MISSING,
+            "Partner Token missing in request context: send an `Authorization: Bearer <token>` header \
+             (any non-empty token is accepted).",
+        );
+        e.challenge = true;
+        e
+    }
+
+    pub fn invalid_customer(raw: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_CUSTOMER,
+            format!(
+                "Invalid Customer Id: `{raw}` is not a GUID (expected e.g. 11111111-2222-3333-4444-555555555555)."
+            ),
+        )
+    }
+
+    /// 400 800002 naming the failing field.
+    pub fn invalid_input(field: &str, problem: &str) -> Self {
+        let description = if field.is_empty() {
+            format!("Invalid request input: {problem}")
+        } else {
+            format!("Invalid request input: `{field}` {problem}")
+        };
+        let data = if field.is_empty() {
+            vec![]
+        } else {
+            vec![field.to_owned()]
+        };
+        Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, description).with_data(data)
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, what)
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::INVALID_INPUT,
+            format!(
+                "Invalid request input: the body is larger than the {limit}-byte limit (see --max-body)."
+            ),
+        )
+    }
+
+    pub fn unsupported_media_type(got: Option<&str>) -> Self {
+        let got = got.map_or_else(
+            || "no Content-Type".to_owned(),
+            |g| format!("Content-Type `{g}`"),
+        );
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_INPUT,
+            format!(
+                "Invalid request input: {got} is not supported; send `application/json` or `text/json`."
+            ),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::UNEXPECTED,
+            "Unexpected service error. This is an emulator bug: please report it with the request.",
+        )
+    }
+}
+
+impl From<domain::Error> for ApiError {
+    fn from(e: domain::Error) -> Self {
+        use domain::Error as E;
+        match &e {
+            E::BatchAlreadyExists(_) => Self::new(
+                StatusCode::CONFLICT,
+                code::BATCH_EXISTS,
+                format!(
+                    "{e}: add devices to it with POST .../deviceBatches/{{id}}/devices, or choose another batchId."
+                ),
+            ),
+            E::BatchNotFound(_) | E::JobNotFound(_) => Self::not_found(format!("Not found: {e}.")),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid_input("", &format!("the path could not be read ({rejection})."))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(
+                code = self.body.code,
+                "request failed: {}",
+                self.body.description
+            );
+        } else {
+            tracing::debug!(
+                code = self.body.code,
+                "request rejected: {}",
+                self.body.description
+            );
+        }
+        let mut response = json_response(self.status, &self.body);
+        if self.challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,75 @@
+//! The `MS-*` headers on every answer: `MS-RequestId` and `MS-CorrelationId` echoed (or minted),
+//! a fresh `MS-CV`, and `MS-ServerId`. hyper adds `Date`.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use base64::Engine as _;
+use uuid::Uuid;
+
+pub const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
+pub const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
+pub const MS_CV: HeaderName = HeaderName::from_static("ms-cv");
+pub const MS_SERVER_ID: HeaderName = HeaderName::from_static("ms-serverid");
+pub const MS_CONTINUATION_TOKEN: HeaderName = HeaderName::from_static("ms-continuationtoken");
+
+// EMULATOR: the real service names the front-end machine that answered; one emulator is one machine.
+const SERVER_ID: &str = "030020525";
+
+/// The ids of the request being served, for logging and the journal.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    pub request_id: HeaderValue,
+    pub correlation_id: HeaderValue,
+}
+
+fn guid() -> HeaderValue {
+    HeaderValue::try_from(Uuid::new_v4().hyphenated().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-0000-0000-000000000000"))
+}
+
+/// A correlation vector as the service writes it: 16 base64 characters and `.0`.
+fn correlation_vector() -> HeaderValue {
+    let random = Uuid::new_v4();
+    let cv = base64::engine::general_purpose::STANDARD.encode(&random.as_bytes()[..12]);
+    HeaderValue::try_from(format!("{cv}.0"))
+        .unwrap_or_else(|_| HeaderValue::from_static("AAAAAAAAAAAAAAAA.0"))
+}
+
+/// The client's value when it sent a non-blank one, else a new GUID.
+fn echo_or_mint(headers: &HeaderMap, name: &HeaderName) -> HeaderValue {
+    headers
+        .get(name)
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        .cloned()
+        .unwrap_or_else(guid)
+}
+
+pub async fn ms_headers(mut req: Request, next: Next) -> Response {
+    let ids = RequestIds {
+        request_id: echo_or_mint(req.headers(), &MS_REQUEST_ID),
+        correlation_id: echo_or_mint(req.headers(), &MS_CORRELATION_ID),
+    };
+    req.extensions_mut().insert(ids.clone());
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(MS_REQUEST_ID, ids.request_id);
+    headers.insert(MS_CORRELATION_ID, ids.correlation_id);
+    headers.insert(MS_CV, correlation_vector());
+    headers.insert(MS_SERVER_ID, HeaderValue::from_static(SERVER_ID));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_vectors_have_the_documented_shape() {
+        let cv = correlation_vector();
+        let cv = cv.to_str().unwrap();
+        assert_eq!(cv.len(), 18);
+        assert!(cv.ends_with(".0"));
+    }
+}

@@ -1,0 +1,106 @@
+//! `MS-RequestId` idempotency for writes: a retry with the same id, route and body replays the
+//! first successful answer and changes nothing; the same id with another body is a 409.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::AppState;
+use super::body::read_limited;
+use super::error::{ApiError, code};
+use super::headers::MS_REQUEST_ID;
+use crate::store::{Claim, RecordedAnswer};
+
+/// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
+const REPLAYED: [&str; 2] = ["location", "content-type"];
+
+pub async fn idempotent_writes(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let is_write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let request_id = req
+        .headers()
+        .get(MS_REQUEST_ID)
+        .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(request_id) = request_id.filter(|_| is_write) else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match read_limited(&parts.headers, body, state.config.max_body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
+    };
+    // Batch ids and fixed segments are case-insensitive, so the key is too.
+    let key = format!(
+        "{} {} {}",
+        parts.method,
+        parts.uri.path().to_lowercase(),
+        request_id
+    );
+    let idempotency = &state.store.idempotency;
+    match idempotency.claim(&key, xxh3_128(&bytes)) {
+        Claim::Replay(answer) => replay(answer),
+        Claim::Mismatch => ApiError::new(
+            StatusCode::CONFLICT,
+            code::REQUEST_ID_REUSED,
+            format!("MS-RequestId `{request_id}` was already used for a different request on this route; send a new MS-RequestId for a new request."),
+        )
+        .into_response(),
+        Claim::InFlight => ApiError::new(
+            StatusCode::CONFLICT,
+            code::REQUEST_ID_REUSED,
+            format!("A request with MS-RequestId `{request_id}` is still being processed; retry once it has been answered."),
+        )
+        .into_response(),
+        Claim::Proceed => {
+            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            if !response.status().is_success() {
+                idempotency.release(&key);
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let Ok(collected) = body.collect().await else {
+                idempotency.release(&key);
+                return ApiError::internal().into_response();
+            };
+            let body = collected.to_bytes();
+            let headers = REPLAYED
+                .iter()
+                .filter_map(|name| {
+                    let v = parts.headers.get(*name)?;
+                    Some(((*name).to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                })
+                .collect();
+            idempotency.complete(
+                &key,
+                RecordedAnswer {
+                    status: parts.status.as_u16(),
+                    headers,
+                    body: body.to_vec(),
+                },
+            );
+            Response::from_parts(parts, Body::from(body))
+        }
+    }
+}
+
+fn replay(answer: RecordedAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, answer.body).into_response();
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}

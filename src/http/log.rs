@@ -1,0 +1,38 @@
+//! One log line per request: method, matched route, status, latency, correlation id. Headers
+//! (and so `Authorization`) and bodies are never logged.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::headers::RequestIds;
+
+pub async fn log_request(req: Request, next: Next) -> Response {
+    // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "-".to_owned(), |m| m.as_str().to_owned());
+    let correlation_id = req
+        .extensions()
+        .get::<RequestIds>()
+        .map(|ids| String::from_utf8_lossy(ids.correlation_id.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status = status,
+        latency_ms = format_args!("{latency_ms:.2}"),
+        correlation_id = %correlation_id,
+        "{method} {path} {status}"
+    );
+    response
+}

@@ -1,0 +1,148 @@
+//! The HTTP face of the emulator: routes, middleware and the server loop. Translates wire ⇄
+//! domain and nothing more.
+
+mod auth;
+mod batch_status;
+mod body;
+mod decode;
+mod device_batches;
+mod emulator;
+pub mod error;
+mod extract;
+pub mod headers;
+mod idempotency;
+mod log;
+pub mod normalize;
+mod server;
+mod wire;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use tower::ServiceExt;
+use tower::util::MapRequest;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::job::Timings;
+use crate::store::Store;
+use error::{ApiError, code};
+
+pub use server::serve;
+
+/// Everything a handler can reach. Cheap to clone: every field is shared.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// The emulator clock: the only source of "now" for jobs and timestamps.
+    pub clock: Clock,
+    pub store: Arc<Store>,
+}
+
+impl AppState {
+    pub fn new(config: Config, clock: Clock) -> Self {
+        let timings = Timings {
+            queued_for: config.queued_for,
+            processing_for: config.processing_for,
+        };
+        let store = Store::new(timings, config.strict_hardware_hash);
+        Self {
+            config: Arc::new(config),
+            clock,
+            store: Arc::new(store),
+        }
+    }
+}
+
+/// The router: Partner Center routes (bearer auth, idempotent writes) and the control plane.
+pub fn router(state: AppState) -> Router {
+    let partner_center = Router::new()
+        .merge(device_batches::router())
+        .merge(batch_status::router())
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_writes,
+        ))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_bearer));
+    Router::new()
+        .merge(partner_center)
+        .merge(emulator::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn(log::log_request))
+        .layer(from_fn(headers::ms_headers))
+        .with_state(state)
+}
+
+/// The whole service as the server runs it.
+pub type App = MapRequest<Router, fn(Request<Incoming>) -> Request<Body>>;
+
+/// Wraps the router with path normalisation, which must run before routing (a `Router::layer`
+/// middleware runs after the route is chosen).
+pub fn app(state: AppState) -> App {
+    router(state).map_request(normalized as fn(Request<Incoming>) -> Request<Body>)
+}
+
+fn normalized(req: Request<Incoming>) -> Request<Body> {
+    normalize::rewrite(req.map(Body::new))
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "Not found: no route matches `{method} {}`. Partner Center routes start with /v1/customers/{{customer-id}}/, the control plane with /_emulator/.",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::METHOD_NOT_ALLOWED,
+        format!(
+            "Method not allowed: `{method}` is not supported on `{}`.",
+            uri.path()
+        ),
+    )
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    ApiError::internal().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+
+    async fn boom() -> &'static str {
+        panic!("handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_code_800003() {
+        let router: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let response = router
+            .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"code": 800003, "description": "Unexpected service error. This is an emulator bug: please report it with the request.", "data": [], "source": "PartnerFD"})
+        );
+    }
+}

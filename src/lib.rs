@@ -1,0 +1,33 @@
+//! partner-center-emulator: a local, high-fidelity emulator of the Microsoft Partner Center
+//! device-deployment REST API (Windows Autopilot device batches).
+//!
+//! # Layout
+//!
+//! - [`config`]: flags and `PCE_*` environment variables.
+//! - [`clock`]: the emulator clock, the only reader of real time.
+//! - [`domain`]: identifiers, device rules, upload decisions, the job state machine (plain Rust).
+//! - [`store`]: the in-memory state behind one lock; the only code that touches the maps.
+//! - [`http`]: routes, middleware and the server loop; wire ⇄ domain translation only.
+//! - [`telemetry`]: logging set-up.
+//!
+//! Embedders and tests run the same stack as the binary:
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use partner_center_emulator::{AppState, Clock, Config, serve};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let state = AppState::new(Config::for_tests(), Clock::system());
+//! serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use http::{AppState, serve};

@@ -1,0 +1,165 @@
+//! `spawn_app()` and typed helpers: a real emulator on 127.0.0.1:0 with a manual clock.
+
+use std::time::Duration;
+
+use partner_center_emulator::domain::timestamp::Timestamp;
+use partner_center_emulator::{AppState, Clock, Config, serve};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const T0: &str = "2026-11-21T10:00:00Z";
+pub const CUSTOMER: &str = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
+pub const OTHER_CUSTOMER: &str = "47021739-3426-40bf-9601-61b4b6d7c793";
+pub const TOKEN: &str = "Bearer test-token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub state: AppState,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Config::for_tests()).await
+}
+
+pub async fn spawn_with(config: Config) -> TestApp {
+    let clock = Clock::manual(Timestamp::parse_rfc3339(T0).expect("T0 is RFC 3339"));
+    let state = AppState::new(config, clock.clone());
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        clock,
+        state,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn advance(&self, seconds: u64) {
+        self.clock
+            .advance(Duration::from_secs(seconds))
+            .expect("manual clock");
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("Authorization", TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", TOKEN)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Creates a batch and returns the job's `Location`.
+    pub async fn create_batch(&self, customer: &str, batch: &str, devices: Value) -> String {
+        let body = json!({"batchId": batch, "devices": devices});
+        let response = self
+            .post_json(&format!("/v1/customers/{customer}/deviceBatches"), &body)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{:?}",
+            response.text().await
+        );
+        location(&response)
+    }
+
+    /// Uploads devices into a batch and returns the job's `Location`.
+    pub async fn add_devices(&self, customer: &str, batch: &str, devices: Value) -> String {
+        let path = format!("/v1/customers/{customer}/deviceBatches/{batch}/devices");
+        let response = self.post_json(&path, &devices).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{:?}",
+            response.text().await
+        );
+        location(&response)
+    }
+
+    /// Reads a job by the `Location` it was given (relative, without `/v1`).
+    pub async fn job(&self, location: &str) -> Value {
+        let response = self.get(&format!("/v1{location}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("JSON body")
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .expect("ASCII")
+        .to_owned()
+}
+
+/// The tracking id: PowerShell reads it as `Location.Split('/')[4]`.
+pub fn tracking_id(location: &str) -> String {
+    location
+        .split('/')
+        .nth(4)
+        .expect("five segments")
+        .to_owned()
+}
+
+/// Asserts an error answer: status, the whole envelope, and its content type.
+pub async fn assert_error(response: Response, status: StatusCode, expected: Value) {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap()),
+        Some("application/json; charset=utf-8")
+    );
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body, expected);
+}
+
+pub fn envelope(code: u32, description: &str, data: &[&str]) -> Value {
+    json!({"code": code, "description": description, "data": data, "source": "PartnerFD"})
+}
+
+/// Replaces each `deviceId` (checked to be a GUID) with "<guid>" so whole bodies can be compared.
+pub fn redact_device_ids(mut job: Value) -> Value {
+    if let Some(devices) = job["devicesStatus"].as_array_mut() {
+        for d in devices {
+            if let Some(id) = d.get("deviceId").and_then(Value::as_str) {
+                assert!(uuid::Uuid::parse_str(id).is_ok(), "deviceId {id} is a GUID");
+                d["deviceId"] = json!("<guid>");
+            }
+        }
+    }
+    job
+}
+
+pub fn pk(key: &str) -> Value {
+    json!({"productKey": key})
+}
+
+pub fn hash(h: &str) -> Value {
+    json!({"hardwareHash": h})
+}

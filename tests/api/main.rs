@@ -1,0 +1,9 @@
+//! One integration-test binary (see the style guide): every module talks HTTP to a real server.
+
+mod concurrency;
+mod errors;
+mod helpers;
+mod idempotency;
+mod jobs;
+mod paths;
+mod seeds;
