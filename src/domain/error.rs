@@ -9,4 +9,10 @@ pub enum Error {
     BatchNotFound(String),
     #[error("batch tracking id `{0}` was not found for this customer")]
     JobNotFound(String),
+    #[error("device `{0}` was not found in this batch")]
+    DeviceNotFound(String),
+    #[error("policy `{0}` was not found for this customer")]
+    PolicyNotFound(String),
+    #[error("the continuation token is not valid for this batch")]
+    StaleContinuationToken,
 }

@@ -42,7 +42,7 @@ pub struct BatchId {
 
 /// The case-folded form of a [`BatchId`] used for lookups.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BatchKey(String);
+pub struct BatchKey(pub String);
 
 impl BatchKey {
     pub fn of(name: &str) -> Self {

@@ -47,6 +47,10 @@ pub enum DeviceError {
     Duplicated,
     /// The hardware hash is not valid base64 (only with `--strict-hardware-hash`).
     InvalidHardwareHash,
+    /// A policy update named a device this customer does not have.
+    DeviceNotFound,
+    /// A policy update named a policy this customer does not have.
+    PolicyNotFound,
 }
 
 impl DeviceError {
@@ -59,6 +63,9 @@ impl DeviceError {
             // documented 806/808 Autopilot import codes and are listed in the README.
             Self::Duplicated => "807",
             Self::InvalidHardwareHash => "809",
+            // EMULATOR: policy-update failures are undocumented; these follow the same scheme.
+            Self::DeviceNotFound => "810",
+            Self::PolicyNotFound => "811",
         }
     }
 
@@ -69,6 +76,8 @@ impl DeviceError {
             Self::AssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
             Self::Duplicated => "ZtdDeviceDuplicated",
             Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
+            Self::DeviceNotFound => "ZtdDeviceNotFound",
+            Self::PolicyNotFound => "ZtdPolicyNotFound",
         }
     }
 }
@@ -83,6 +92,9 @@ pub enum Outcome {
 /// One line of `devicesStatus`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobEntry {
+    /// The device id a policy update named, echoed as given; `None` for uploads, whose ids are
+    /// revealed by their outcome.
+    pub device_ref: Option<String>,
     pub serial_number: Option<String>,
     pub product_key: Option<String>,
     pub outcome: Outcome,
@@ -166,11 +178,13 @@ mod tests {
         };
         let entries = vec![
             JobEntry {
+                device_ref: None,
                 serial_number: Some("S1".into()),
                 product_key: None,
                 outcome: Outcome::Succeeded(DeviceId::new()),
             },
             JobEntry {
+                device_ref: None,
                 serial_number: None,
                 product_key: Some("P2".into()),
                 outcome: Outcome::Failed(DeviceError::AssignedToOtherTenant),

@@ -5,6 +5,7 @@ pub mod device;
 pub mod error;
 pub mod ids;
 pub mod job;
+pub mod policy;
 pub mod timestamp;
 pub mod upload;
 

@@ -67,10 +67,15 @@ impl<'a> BatchUploadDetails<'a> {
             .entries
             .iter()
             .map(|entry| {
+                // Policy updates echo the device id they were given; uploads reveal the new id
+                // once the job is terminal.
                 let (device_id, error) = match (terminal, entry.outcome) {
-                    (false, _) => (None, None),
-                    (true, Outcome::Succeeded(id)) => (Some(id.to_string()), None),
-                    (true, Outcome::Failed(e)) => (None, Some(e)),
+                    (false, _) => (entry.device_ref.clone(), None),
+                    (true, Outcome::Succeeded(id)) => (
+                        entry.device_ref.clone().or_else(|| Some(id.to_string())),
+                        None,
+                    ),
+                    (true, Outcome::Failed(e)) => (entry.device_ref.clone(), Some(e)),
                 };
                 DeviceUploadDetails {
                     device_id,

@@ -9,6 +9,8 @@ use crate::domain::device::{
     ACCEPTED_COMBINATIONS, DeviceSubmission, devices_without_identifiers, present,
 };
 use crate::domain::ids::BatchId;
+use crate::domain::policy::{PolicyCategory, PolicyFields, PolicySetting, dedup_settings};
+use crate::store::PolicyUpdate;
 
 pub type Object = Map<String, Value>;
 
@@ -163,6 +165,204 @@ pub fn device_batch_creation_request(
 /// The body of an upload to an existing batch: a bare JSON array of `Device`.
 pub fn devices_to_add(v: &Value) -> Result<Vec<DeviceSubmission>, ApiError> {
     device_list(v, "")
+}
+
+/// One `{key, value}` entry of a device's `policies`: `key` must be `o_o_b_e`, `value` a policy
+/// id or `null` (no profile). Returns the value.
+fn policy_entry(v: &Value, path: &str) -> Result<Option<String>, ApiError> {
+    let obj = as_object(v, path, "a {\"key\", \"value\"} object")?;
+    let key_path = join(path, "key");
+    match get(obj, path, "key")? {
+        Some(Value::String(k)) if PolicyCategory::parse(k) == Some(PolicyCategory::Oobe) => {}
+        Some(Value::String(k)) => {
+            return Err(ApiError::invalid_input(
+                &key_path,
+                &format!(
+                    "must be `o_o_b_e` (the only category a profile is assigned under), got `{k}`."
+                ),
+            ));
+        }
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                &key_path,
+                "is required and must be `o_o_b_e`.",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_input(
+                &key_path,
+                &format!("must be the string `o_o_b_e`, got {}.", type_name(other)),
+            ));
+        }
+    }
+    match get(obj, path, "value")? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::invalid_input(
+            &join(path, "value"),
+            &format!(
+                "must be a policy id (a string) or null, got {}.",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+/// A device's `policies` in an update. `None`: not given. `Some(None)`: remove the profile
+/// (`[]`, or a `null` value). `Some(Some(id))`: assign that policy.
+fn device_policies(
+    obj: &Object,
+    path: &str,
+    required: bool,
+) -> Result<Option<Option<String>>, ApiError> {
+    let field = join(path, "policies");
+    let list = match get(obj, path, "policies")? {
+        None | Some(Value::Null) if required => {
+            return Err(ApiError::invalid_input(
+                &field,
+                "is required: give one {\"key\": \"o_o_b_e\", \"value\": <policy id or null>} entry.",
+            ));
+        }
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => as_array(v, &field, "an array of {\"key\", \"value\"} objects")?,
+    };
+    match list.as_slice() {
+        [] if !required => Ok(Some(None)),
+        [entry] => policy_entry(entry, &format!("{field}[0]")).map(Some),
+        _ => Err(ApiError::invalid_input(
+            &field,
+            &format!("must hold exactly one `o_o_b_e` entry, got {}.", list.len()),
+        )),
+    }
+}
+
+/// `DevicePolicyUpdateRequest`: `devices`, each with `id` and one `o_o_b_e` policy entry.
+pub fn device_policy_update_request(v: &Value) -> Result<Vec<PolicyUpdate>, ApiError> {
+    let obj = as_object(v, "", "a DevicePolicyUpdateRequest object")?;
+    let devices = match get(obj, "", "devices")? {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                "devices",
+                "is required: list the devices to update.",
+            ));
+        }
+        Some(v) => as_array(v, "devices", "an array of Device objects")?,
+    };
+    if devices.is_empty() {
+        return Err(ApiError::invalid_input(
+            "devices",
+            "must contain at least one Device.",
+        ));
+    }
+    devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let path = format!("devices[{i}]");
+            let obj = as_object(d, &path, "a Device object")?;
+            let id = present(opt_string(obj, &path, "id")?).ok_or_else(|| {
+                ApiError::invalid_input(&join(&path, "id"), "is required: the device id to update.")
+            })?;
+            let policy = device_policies(obj, &path, true)?.flatten();
+            Ok(PolicyUpdate { device: id, policy })
+        })
+        .collect()
+}
+
+/// The body of `PUT …/devices/{id}`: only `policies` is read (see [`device_policies`]).
+pub fn device_update(v: &Value) -> Result<Option<Option<String>>, ApiError> {
+    let obj = as_object(v, "", "a Device object")?;
+    device_policies(obj, "", false)
+}
+
+/// `policySettings`: a required array of `PolicySettingsType` strings.
+fn policy_settings(obj: &Object) -> Result<Vec<PolicySetting>, ApiError> {
+    let list = match get(obj, "", "policySettings")? {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                "policySettings",
+                &format!(
+                    "is required: an array of settings from {}.",
+                    PolicySetting::accepted()
+                ),
+            ));
+        }
+        Some(v) => as_array(v, "policySettings", "an array of strings")?,
+    };
+    let settings = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let path = format!("policySettings[{i}]");
+            let parsed = s.as_str().and_then(PolicySetting::parse);
+            parsed.ok_or_else(|| {
+                let got = s
+                    .as_str()
+                    .map_or_else(|| type_name(s).to_owned(), |t| format!("`{t}`"));
+                ApiError::invalid_input(
+                    &path,
+                    &format!("must be one of {}, got {got}.", PolicySetting::accepted()),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(dedup_settings(settings))
+}
+
+/// A `ConfigurationPolicy` body. `name` and `policySettings` are required; `category` is read on
+/// create only (`o_o_b_e` when absent) and ignored on update, like `id` and the counts.
+pub fn configuration_policy(
+    v: &Value,
+    creating: bool,
+) -> Result<(PolicyCategory, PolicyFields), ApiError> {
+    let obj = as_object(v, "", "a ConfigurationPolicy object")?;
+    let name = match get(obj, "", "name")? {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(_)) => {
+            return Err(ApiError::invalid_input(
+                "name",
+                "must be a non-empty string.",
+            ));
+        }
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid_input(
+                "name",
+                "is required: name the profile.",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::invalid_input(
+                "name",
+                &format!("must be a string, got {}.", type_name(other)),
+            ));
+        }
+    };
+    let description = opt_string(obj, "", "description")?;
+    let settings = policy_settings(obj)?;
+    // EMULATOR: an absent category defaults to `o_o_b_e`, the only category profiles have.
+    let category = match (creating, get(obj, "", "category")?) {
+        (false, _) | (true, None | Some(Value::Null)) => PolicyCategory::Oobe,
+        (true, Some(c)) => c.as_str().and_then(PolicyCategory::parse).ok_or_else(|| {
+            let got = c
+                .as_str()
+                .map_or_else(|| type_name(c).to_owned(), |t| format!("`{t}`"));
+            ApiError::invalid_input(
+                "category",
+                &format!(
+                    "must be one of {}, got {got}.",
+                    PolicyCategory::ACCEPTED.join(", ")
+                ),
+            )
+        })?,
+    };
+    Ok((
+        category,
+        PolicyFields {
+            name,
+            description,
+            settings,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -1,43 +1,84 @@
-//! Device batches: create a batch with devices, and upload devices into an existing batch.
+//! Device batches: list a customer's batches, and create one with its first devices.
+//! <https://learn.microsoft.com/partner-center/developer/get-the-list-of-device-batches-for-the-specified-customer>
 //! <https://learn.microsoft.com/partner-center/developer/upload-a-list-of-devices-to-create-a-new-batch-for-the-specified-customer>
-//! <https://learn.microsoft.com/partner-center/developer/upload-a-list-of-devices-for-the-specified-customer>
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
-use serde::Deserialize;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::body::read_json;
 use super::decode;
 use super::error::Result;
 use super::extract::{Path, customer};
-use super::wire::accepted;
+use super::wire::{Attributes, Collection, Link, accepted, json_response};
+use crate::domain::ids::CustomerId;
+use crate::store::BatchView;
+
+// EMULATOR: the real service names the partner tenant that created the batch; the emulator has
+// no tenant directory, so every batch is created by this name.
+pub const CREATED_BY: &str = "Partner Center Emulator";
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/deviceBatches",
-            post(create_device_batch),
-        )
-        .route(
-            "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices",
-            post(add_devices_to_batch),
-        )
+    Router::new().route(
+        "/v1/customers/{customer_id}/deviceBatches",
+        get(list_device_batches).post(create_device_batch),
+    )
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CustomerPath {
-    customer_id: String,
+    pub customer_id: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct BatchPath {
-    customer_id: String,
-    batch_id: String,
+/// `DeviceBatch` on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceBatchJson {
+    id: String,
+    created_by: &'static str,
+    creation_date: String,
+    devices_count: usize,
+    devices_link: Link,
+    attributes: Attributes,
+}
+
+impl DeviceBatchJson {
+    fn of(customer: CustomerId, batch: BatchView) -> Self {
+        Self {
+            // The documented link carries the batch id as is, spaces included.
+            devices_link: Link {
+                uri: format!("/customers/{customer}/deviceBatches/{}/devices", batch.id),
+                method: "GET",
+                headers: Vec::new(),
+            },
+            id: batch.id.to_string(),
+            created_by: CREATED_BY,
+            creation_date: batch.created_at.to_string(),
+            devices_count: batch.devices_count,
+            attributes: Attributes::of("DeviceBatch"),
+        }
+    }
+}
+
+/// `GET /v1/customers/{customer_id}/deviceBatches`: the customer's batches in creation order.
+///
+/// 200 `ResourceCollection<DeviceBatch>`; 400 (bad customer id), 401.
+async fn list_device_batches(
+    State(state): State<AppState>,
+    Path(path): Path<CustomerPath>,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let batches = state.store.list_batches(customer, state.clock.now());
+    let items = batches
+        .into_iter()
+        .map(|b| DeviceBatchJson::of(customer, b))
+        .collect();
+    Ok(json_response(StatusCode::OK, &Collection::of(items)))
 }
 
 /// `POST /v1/customers/{customer_id}/deviceBatches`: create a batch and upload its devices.
@@ -56,24 +97,5 @@ async fn create_device_batch(
     let tracking = state
         .store
         .create_batch(customer, batch, devices, state.clock.now())?;
-    Ok(accepted(customer, tracking))
-}
-
-/// `POST /v1/customers/{customer_id}/deviceBatches/{batch_id}/devices`: upload devices into an
-/// existing batch (body: a JSON array of `Device`).
-///
-/// 202 + `Location` of the upload job; 400, 401, 404 (unknown batch), 413, 415.
-async fn add_devices_to_batch(
-    State(state): State<AppState>,
-    Path(path): Path<BatchPath>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
-    let devices = decode::devices_to_add(&json)?;
-    let tracking = state
-        .store
-        .add_devices(customer, &path.batch_id, devices, state.clock.now())?;
     Ok(accepted(customer, tracking))
 }

@@ -151,7 +151,14 @@ impl From<domain::Error> for ApiError {
                     "{e}: add devices to it with POST .../deviceBatches/{{id}}/devices, or choose another batchId."
                 ),
             ),
-            E::BatchNotFound(_) | E::JobNotFound(_) => Self::not_found(format!("Not found: {e}.")),
+            E::BatchNotFound(_)
+            | E::JobNotFound(_)
+            | E::DeviceNotFound(_)
+            | E::PolicyNotFound(_) => Self::not_found(format!("Not found: {e}.")),
+            E::StaleContinuationToken => Self::invalid_input(
+                "MS-ContinuationToken",
+                "is not valid for this batch: it is malformed, belongs to another batch, or predates a reset. Request the first page again without it.",
+            ),
         }
     }
 }

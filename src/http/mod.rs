@@ -6,6 +6,7 @@ mod batch_status;
 mod body;
 mod decode;
 mod device_batches;
+mod devices;
 mod emulator;
 pub mod error;
 mod extract;
@@ -13,6 +14,8 @@ pub mod headers;
 mod idempotency;
 mod log;
 pub mod normalize;
+mod paging;
+mod policies;
 mod server;
 mod wire;
 
@@ -66,6 +69,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let partner_center = Router::new()
         .merge(device_batches::router())
+        .merge(devices::router())
+        .merge(policies::router())
         .merge(batch_status::router())
         .route_layer(from_fn_with_state(
             state.clone(),

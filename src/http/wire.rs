@@ -61,3 +61,56 @@ pub fn accepted(customer: CustomerId, tracking: TrackingId) -> Response {
         Err(_) => super::error::ApiError::internal().into_response(),
     }
 }
+
+/// `ResourceCollection<T>`: `totalCount` is the number of items in this answer, as in every
+/// documented example (paged ones included).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection<T> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    pub total_count: usize,
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Links>,
+    pub attributes: Attributes,
+}
+
+impl<T> Collection<T> {
+    pub fn of(items: Vec<T>) -> Self {
+        Self {
+            continuation_token: None,
+            total_count: items.len(),
+            items,
+            links: None,
+            attributes: Attributes::of("Collection"),
+        }
+    }
+}
+
+/// `{"key": ..., "value": ...}`; a `None` value is written as `null`, never omitted.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyValue {
+    pub key: &'static str,
+    pub value: Option<String>,
+}
+
+/// A `Link`: `{"uri", "method", "headers"}`, with relative URIs without `/v1`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub uri: String,
+    pub method: &'static str,
+    pub headers: Vec<KeyValue>,
+}
+
+/// `ResourceLinks`; only `next` is ever emitted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Links {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<Link>,
+}
+
+/// `204 No Content`, empty body.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}

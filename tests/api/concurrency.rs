@@ -45,10 +45,11 @@ async fn simultaneous_uploads_into_one_batch_lose_no_device() {
         assert_eq!(devices.len(), per_upload);
         assert!(devices.iter().all(|d| d["status"] == "finished"), "{job}");
     }
-    let customer = uuid::Uuid::parse_str(CUSTOMER).unwrap().into();
-    let count = app
-        .state
-        .store
-        .listed_device_count(customer, "shared", app.clock.now());
-    assert_eq!(count, Some(1 + uploads * per_upload));
+    let batches = app
+        .get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+        .await;
+    assert_eq!(
+        batches["items"][0]["devicesCount"],
+        json!(1 + uploads * per_upload)
+    );
 }

@@ -17,7 +17,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Clock,
-    pub state: AppState,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -31,12 +30,11 @@ pub async fn spawn_with(config: Config) -> TestApp {
         .await
         .expect("bind loopback");
     let address = format!("http://{}", listener.local_addr().expect("local addr"));
-    tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+    tokio::spawn(serve(listener, state, std::future::pending()));
     TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
-        state,
     }
 }
 
@@ -68,6 +66,66 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// GETs a path that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        assert_eq!(
+            response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/json; charset=utf-8")
+        );
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .header("Authorization", TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .header("Authorization", TOKEN)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Uploads devices into a new batch, lets the job finish, and returns the device ids.
+    pub async fn registered_devices(
+        &self,
+        customer: &str,
+        batch: &str,
+        devices: Value,
+    ) -> Vec<String> {
+        let location = self.create_batch(customer, batch, devices).await;
+        self.advance(3);
+        self.job(&location).await["devicesStatus"]
+            .as_array()
+            .expect("devicesStatus")
+            .iter()
+            .map(|d| d["deviceId"].as_str().expect("registered").to_owned())
+            .collect()
+    }
+
+    /// Creates a policy and returns its body.
+    pub async fn create_policy(&self, customer: &str, name: &str) -> Value {
+        let body = json!({"name": name, "category": "o_o_b_e", "policySettings": ["skip_eula"]});
+        let response = self
+            .post_json(&format!("/v1/customers/{customer}/policies"), &body)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("JSON body")
     }
 
     /// Creates a batch and returns the job's `Location`.

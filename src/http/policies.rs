@@ -1,0 +1,154 @@
+//! Configuration (Autopilot) policies: create, list, read, update, delete.
+//! <https://learn.microsoft.com/partner-center/developer/create-a-new-configuration-policy-for-the-specified-customer>
+//! <https://learn.microsoft.com/partner-center/developer/get-a-list-of-a-customer-s-policies>
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::body::read_json;
+use super::decode;
+use super::device_batches::CustomerPath;
+use super::error::Result;
+use super::extract::{Path, customer};
+use super::wire::{Attributes, Collection, json_response, no_content};
+use crate::store::PolicyView;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/customers/{customer_id}/policies",
+            get(list_policies).post(create_policy),
+        )
+        .route(
+            "/v1/customers/{customer_id}/policies/{policy_id}",
+            get(get_policy).put(update_policy).delete(delete_policy),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PolicyPath {
+    customer_id: String,
+    policy_id: String,
+}
+
+/// `ConfigurationPolicy` on the wire.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyJson {
+    id: String,
+    name: String,
+    category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    // The SDKs and the resource table say `devicesAssignedCount`; doc examples say
+    // `devicesAssigned`. The emulator writes what the SDKs read.
+    devices_assigned_count: usize,
+    policy_settings: Vec<&'static str>,
+    created_date: String,
+    last_modified_date: String,
+    attributes: Attributes,
+}
+
+impl From<PolicyView> for PolicyJson {
+    fn from(v: PolicyView) -> Self {
+        let p = v.policy;
+        Self {
+            id: p.id.to_string(),
+            name: p.fields.name,
+            category: p.category.as_str(),
+            description: p.fields.description,
+            devices_assigned_count: v.devices_assigned,
+            policy_settings: p.fields.settings.iter().map(|s| s.as_str()).collect(),
+            created_date: p.created_at.to_string(),
+            last_modified_date: p.modified_at.to_string(),
+            attributes: Attributes::of("ConfigurationPolicy"),
+        }
+    }
+}
+
+/// `GET /v1/customers/{customer_id}/policies`: the customer's policies in creation order.
+///
+/// 200 `ResourceCollection<ConfigurationPolicy>`; 400 (bad customer id), 401.
+async fn list_policies(
+    State(state): State<AppState>,
+    Path(path): Path<CustomerPath>,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let items = state.store.list_policies(customer, state.clock.now());
+    let items = items.into_iter().map(PolicyJson::from).collect();
+    Ok(json_response(StatusCode::OK, &Collection::of(items)))
+}
+
+/// `POST /v1/customers/{customer_id}/policies`: create a policy.
+///
+/// **200** (not 201) with the created `ConfigurationPolicy`; 400 (bad body, unknown category or
+/// setting), 401, 413, 415.
+async fn create_policy(
+    State(state): State<AppState>,
+    Path(path): Path<CustomerPath>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let json = read_json(&headers, body, state.config.max_body).await?;
+    let (category, fields) = decode::configuration_policy(&json, true)?;
+    let created = state
+        .store
+        .create_policy(customer, category, fields, state.clock.now());
+    Ok(json_response(StatusCode::OK, &PolicyJson::from(created)))
+}
+
+/// `GET /v1/customers/{customer_id}/policies/{policy_id}`: one policy.
+///
+/// 200; 400 (bad customer id), 401, 404 (unknown policy).
+async fn get_policy(
+    State(state): State<AppState>,
+    Path(path): Path<PolicyPath>,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let policy = state
+        .store
+        .get_policy(customer, &path.policy_id, state.clock.now())?;
+    Ok(json_response(StatusCode::OK, &PolicyJson::from(policy)))
+}
+
+/// `PUT /v1/customers/{customer_id}/policies/{policy_id}`: update `name`, `description` and
+/// `policySettings`; `id`, `category` and the counts in the body are ignored.
+///
+/// 200 with the updated policy; 400, 401, 404 (unknown policy), 413, 415.
+async fn update_policy(
+    State(state): State<AppState>,
+    Path(path): Path<PolicyPath>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    let json = read_json(&headers, body, state.config.max_body).await?;
+    let (_, fields) = decode::configuration_policy(&json, false)?;
+    let updated =
+        state
+            .store
+            .update_policy(customer, &path.policy_id, fields, state.clock.now())?;
+    Ok(json_response(StatusCode::OK, &PolicyJson::from(updated)))
+}
+
+/// `DELETE /v1/customers/{customer_id}/policies/{policy_id}`: delete a policy; devices that had
+/// it lose the assignment.
+///
+/// 204; 400 (bad customer id), 401, 404 (unknown policy).
+async fn delete_policy(
+    State(state): State<AppState>,
+    Path(path): Path<PolicyPath>,
+) -> Result<Response> {
+    let customer = customer(&path.customer_id)?;
+    state
+        .store
+        .delete_policy(customer, &path.policy_id, state.clock.now())?;
+    Ok(no_content())
+}

@@ -1,0 +1,476 @@
+//! Batches and their devices: uploads, listings with paging, device update and deletion.
+
+use std::sync::Arc;
+
+use super::{Batch, DeviceRecord, State, Store};
+use crate::domain::Error;
+use crate::domain::device::DeviceSubmission;
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::job::{Job, JobEntry, Outcome};
+use crate::domain::policy::Assignment;
+use crate::domain::timestamp::Timestamp;
+use crate::domain::upload::{self, Decision};
+
+/// A batch as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchView {
+    pub id: BatchId,
+    pub created_at: Timestamp,
+    /// Registered devices listed in the batch now.
+    pub devices_count: usize,
+}
+
+/// A device as the API shows it (never its hardware hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    pub id: DeviceId,
+    pub serial_number: Option<String>,
+    pub product_key: Option<String>,
+    pub model_name: Option<String>,
+    pub oem_manufacturer_name: Option<String>,
+    /// The assigned profile's **name**: the service shows names on read, takes ids on write.
+    pub policy_name: Option<String>,
+    pub uploaded_at: Timestamp,
+}
+
+/// Where a page of a batch's devices resumes: after the device with sequence `after`, in the
+/// state generation `epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub epoch: u64,
+    pub after: u64,
+}
+
+/// One page of a batch's devices, and the cursor of the next page when more remain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevicePage {
+    pub devices: Vec<DeviceView>,
+    pub next: Option<Cursor>,
+}
+
+impl Store {
+    /// Creates a batch and a job uploading `devices` into it.
+    pub fn create_batch(
+        &self,
+        customer: CustomerId,
+        batch: BatchId,
+        devices: Vec<DeviceSubmission>,
+        now: Timestamp,
+    ) -> Result<TrackingId, Error> {
+        let mut state = self.state();
+        let key = batch.key().clone();
+        let existing = state
+            .customers
+            .get(&customer)
+            .and_then(|c| c.batches.get(&key));
+        if let Some(existing) = existing {
+            return Err(Error::BatchAlreadyExists(existing.id.to_string()));
+        }
+        let cust = state.customers.entry(customer).or_default();
+        cust.batch_order.push(key.clone());
+        cust.batches.insert(
+            key.clone(),
+            Batch {
+                id: batch,
+                created_at: now,
+                devices: Vec::new(),
+                next_seq: 0,
+            },
+        );
+        Ok(self.accept_upload(&mut state, customer, &key, devices, now))
+    }
+
+    /// Adds a job uploading `devices` into an existing batch.
+    pub fn add_devices(
+        &self,
+        customer: CustomerId,
+        batch: &str,
+        devices: Vec<DeviceSubmission>,
+        now: Timestamp,
+    ) -> Result<TrackingId, Error> {
+        let mut state = self.state();
+        let key = BatchKey::of(batch);
+        let known = state
+            .customers
+            .get(&customer)
+            .is_some_and(|c| c.batches.contains_key(&key));
+        if !known {
+            return Err(Error::BatchNotFound(batch.to_owned()));
+        }
+        Ok(self.accept_upload(&mut state, customer, &key, devices, now))
+    }
+
+    /// Decides every device's outcome now and registers the new ones, all under one lock, so
+    /// that the second of two quick uploads of one device sees the first.
+    fn accept_upload(
+        &self,
+        state: &mut State,
+        customer: CustomerId,
+        batch: &BatchKey,
+        devices: Vec<DeviceSubmission>,
+        now: Timestamp,
+    ) -> TrackingId {
+        let State {
+            customers,
+            identities,
+            ..
+        } = state;
+        let decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
+            identities.get(i).copied()
+        });
+        let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
+        let cust = customers.entry(customer).or_default();
+        let mut entries = Vec::with_capacity(devices.len());
+        let mut new_ids = Vec::new();
+        for (device, decision) in devices.into_iter().zip(decisions) {
+            let outcome = match decision {
+                Decision::Fail(error) => Outcome::Failed(error),
+                Decision::Register(identity) => {
+                    let id = DeviceId::new();
+                    identities.insert(identity.clone(), customer);
+                    cust.devices.insert(
+                        id,
+                        DeviceRecord {
+                            id,
+                            batch: batch.clone(),
+                            identity,
+                            serial_number: device.serial_number.clone(),
+                            product_key: device.product_key.clone(),
+                            oem_manufacturer_name: device.oem_manufacturer_name,
+                            model_name: device.model_name,
+                            uploaded_at: now,
+                            listed_from: schedule.completed_at,
+                            assignment: Assignment::default(),
+                        },
+                    );
+                    new_ids.push(id);
+                    Outcome::Succeeded(id)
+                }
+            };
+            entries.push(JobEntry {
+                device_ref: None,
+                serial_number: device.serial_number,
+                product_key: device.product_key,
+                outcome,
+            });
+        }
+        if let Some(b) = cust.batches.get_mut(batch) {
+            for id in new_ids {
+                b.devices.push((b.next_seq, id));
+                b.next_seq += 1;
+            }
+        }
+        let job = Job {
+            entries,
+            ..schedule
+        };
+        let id = job.id;
+        cust.jobs.insert(id, Arc::new(job));
+        id
+    }
+
+    /// The customer's batches in creation order, each with its listed device count at `now`.
+    pub fn list_batches(&self, customer: CustomerId, now: Timestamp) -> Vec<BatchView> {
+        let state = self.state();
+        let Some(cust) = state.customers.get(&customer) else {
+            return Vec::new();
+        };
+        cust.batch_order
+            .iter()
+            .filter_map(|key| cust.batches.get(key))
+            .map(|b| BatchView {
+                id: b.id.clone(),
+                created_at: b.created_at,
+                devices_count: b
+                    .devices
+                    .iter()
+                    .filter(|(_, id)| cust.devices.get(id).is_some_and(|d| d.is_listed(now)))
+                    .count(),
+            })
+            .collect()
+    }
+
+    /// Up to `limit` listed devices of a batch in upload order, resuming after `cursor`.
+    pub fn list_devices(
+        &self,
+        customer: CustomerId,
+        batch: &str,
+        cursor: Option<Cursor>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<DevicePage, Error> {
+        let state = self.state();
+        let cust = state
+            .customers
+            .get(&customer)
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let b = cust
+            .batches
+            .get(&BatchKey::of(batch))
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let start = match cursor {
+            None => 0,
+            Some(c) if c.epoch == state.epoch && c.after < b.next_seq => {
+                b.devices.partition_point(|(seq, _)| *seq <= c.after)
+            }
+            Some(_) => return Err(Error::StaleContinuationToken),
+        };
+        let mut listed = b.devices[start..]
+            .iter()
+            .filter_map(|(seq, id)| Some((*seq, cust.devices.get(id)?)))
+            .filter(|(_, d)| d.is_listed(now));
+        let mut devices = Vec::with_capacity(limit.min(b.devices.len()));
+        let mut last = None;
+        for (seq, d) in listed.by_ref().take(limit) {
+            devices.push(cust.view(d, now));
+            last = Some(seq);
+        }
+        let next = match (last, listed.next()) {
+            (Some(after), Some(_)) => Some(Cursor {
+                epoch: state.epoch,
+                after,
+            }),
+            _ => None,
+        };
+        Ok(DevicePage { devices, next })
+    }
+
+    /// Replaces a listed device's profile assignment at once (`PUT …/devices/{id}`).
+    pub fn update_device(
+        &self,
+        customer: CustomerId,
+        batch: &str,
+        device: &str,
+        policy: Option<Option<String>>,
+        now: Timestamp,
+    ) -> Result<DeviceView, Error> {
+        let mut state = self.state();
+        let cust = state
+            .customers
+            .get_mut(&customer)
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let id = cust.listed_device_in(batch, device, now)?;
+        if let Some(policy) = policy {
+            let policy = match policy {
+                None => None,
+                Some(raw) => Some(
+                    PolicyId::parse(&raw)
+                        .filter(|p| cust.policies.contains_key(p))
+                        .ok_or(Error::PolicyNotFound(raw))?,
+                ),
+            };
+            if let Some(d) = cust.devices.get_mut(&id) {
+                d.assignment.set(policy);
+            }
+        }
+        let d = cust
+            .devices
+            .get(&id)
+            .ok_or_else(|| Error::DeviceNotFound(device.to_owned()))?;
+        Ok(cust.view(d, now))
+    }
+
+    /// Deletes a listed device: it is no longer registered and can be uploaded again.
+    pub fn delete_device(
+        &self,
+        customer: CustomerId,
+        batch: &str,
+        device: &str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mut state = self.state();
+        let State {
+            customers,
+            identities,
+            ..
+        } = &mut *state;
+        let cust = customers
+            .get_mut(&customer)
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let id = cust.listed_device_in(batch, device, now)?;
+        if let Some(record) = cust.devices.remove(&id) {
+            if identities.get(&record.identity) == Some(&customer) {
+                identities.remove(&record.identity);
+            }
+            if let Some(b) = cust.batches.get_mut(&record.batch)
+                && let Some(at) = b.devices.iter().position(|(_, d)| *d == id)
+            {
+                b.devices.remove(at);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl super::Customer {
+    /// The id of a device listed in `batch` at `now`, else the matching 404.
+    fn listed_device_in(
+        &self,
+        batch: &str,
+        device: &str,
+        now: Timestamp,
+    ) -> Result<DeviceId, Error> {
+        let key = BatchKey::of(batch);
+        if !self.batches.contains_key(&key) {
+            return Err(Error::BatchNotFound(batch.to_owned()));
+        }
+        DeviceId::parse(device)
+            .and_then(|id| self.devices.get(&id))
+            .filter(|d| d.batch == key && d.is_listed(now))
+            .map(|d| d.id)
+            .ok_or_else(|| Error::DeviceNotFound(device.to_owned()))
+    }
+
+    fn view(&self, d: &DeviceRecord, now: Timestamp) -> DeviceView {
+        DeviceView {
+            id: d.id,
+            serial_number: d.serial_number.clone(),
+            product_key: d.product_key.clone(),
+            model_name: d.model_name.clone(),
+            oem_manufacturer_name: d.oem_manufacturer_name.clone(),
+            policy_name: d
+                .assignment
+                .at(now)
+                .and_then(|p| self.policies.get(&p))
+                .map(|p| p.fields.name.clone()),
+            uploaded_at: d.uploaded_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+    use super::*;
+    use crate::domain::job::DeviceError;
+
+    fn outcomes(store: &Store, c: CustomerId, t: TrackingId) -> Vec<Outcome> {
+        let job = store.job(c, &t.to_string()).unwrap();
+        job.entries.iter().map(|e| e.outcome).collect()
+    }
+
+    fn batch(name: &str) -> BatchId {
+        BatchId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_second_upload_of_a_device_fails_806_here_and_808_elsewhere() {
+        let store = store();
+        let (a, b) = (customer(1), customer(2));
+        store
+            .create_batch(a, batch("A"), vec![pk("K1")], t0())
+            .unwrap();
+        let again = store.add_devices(a, "a", vec![pk("K1")], t0()).unwrap();
+        assert_eq!(
+            outcomes(&store, a, again),
+            vec![Outcome::Failed(DeviceError::AlreadyAssigned)]
+        );
+        let other = store
+            .create_batch(b, batch("A"), vec![pk("K1")], t0())
+            .unwrap();
+        assert_eq!(
+            outcomes(&store, b, other),
+            vec![Outcome::Failed(DeviceError::AssignedToOtherTenant)]
+        );
+    }
+
+    #[test]
+    fn batch_names_are_unique_per_customer_ignoring_case() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, batch("Batch"), vec![pk("K1")], t0())
+            .unwrap();
+        let err = store.create_batch(c, batch("BATCH"), vec![pk("K2")], t0());
+        assert_eq!(err, Err(Error::BatchAlreadyExists("Batch".into())));
+        assert_eq!(
+            store.add_devices(c, "nope", vec![pk("K3")], t0()),
+            Err(Error::BatchNotFound("nope".into()))
+        );
+    }
+
+    #[test]
+    fn devices_are_listed_and_counted_only_once_their_job_is_terminal() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, batch("B"), vec![pk("K1"), pk("K2")], t0())
+            .unwrap();
+        assert_eq!(store.list_batches(c, t0())[0].devices_count, 0);
+        assert!(
+            store
+                .list_devices(c, "b", None, 100, t0())
+                .unwrap()
+                .devices
+                .is_empty()
+        );
+        assert_eq!(store.list_batches(c, done())[0].devices_count, 2);
+        assert_eq!(
+            store
+                .list_devices(c, "b", None, 100, done())
+                .unwrap()
+                .devices
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn pages_resume_after_the_cursor_even_across_deletions() {
+        let store = store();
+        let c = customer(1);
+        let keys: Vec<_> = (0..5).map(|i| pk(&format!("K{i}"))).collect();
+        store.create_batch(c, batch("B"), keys, t0()).unwrap();
+        let first = store.list_devices(c, "B", None, 2, done()).unwrap();
+        assert_eq!(first.devices.len(), 2);
+        let cursor = first.next.unwrap();
+        // Deleting a device already seen does not shift the next page.
+        store
+            .delete_device(c, "B", &first.devices[0].id.to_string(), done())
+            .unwrap();
+        let second = store.list_devices(c, "B", Some(cursor), 2, done()).unwrap();
+        let keys: Vec<_> = second
+            .devices
+            .iter()
+            .map(|d| d.product_key.clone().unwrap())
+            .collect();
+        assert_eq!(keys, ["K2", "K3"]);
+        let third = store.list_devices(c, "B", second.next, 2, done()).unwrap();
+        assert_eq!(third.devices.len(), 1);
+        assert_eq!(third.next, None);
+        let stale = Cursor {
+            epoch: cursor.epoch ^ 1,
+            after: 0,
+        };
+        assert_eq!(
+            store.list_devices(c, "B", Some(stale), 2, done()),
+            Err(Error::StaleContinuationToken)
+        );
+    }
+
+    #[test]
+    fn a_deleted_device_can_be_uploaded_again() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, batch("B"), vec![pk("K")], t0())
+            .unwrap();
+        let id = store.list_devices(c, "B", None, 1, done()).unwrap().devices[0].id;
+        assert_eq!(
+            store.delete_device(c, "other", &id.to_string(), done()),
+            Err(Error::BatchNotFound("other".into()))
+        );
+        store
+            .delete_device(c, "B", &id.to_string(), done())
+            .unwrap();
+        assert_eq!(
+            store.delete_device(c, "B", &id.to_string(), done()),
+            Err(Error::DeviceNotFound(id.to_string()))
+        );
+        let again = store.add_devices(c, "B", vec![pk("K")], done()).unwrap();
+        assert!(matches!(
+            outcomes(&store, c, again)[0],
+            Outcome::Succeeded(_)
+        ));
+    }
+}

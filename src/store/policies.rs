@@ -1,0 +1,302 @@
+//! Configuration policies and their assignment to devices by policy-update jobs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{Customer, Store};
+use crate::domain::Error;
+use crate::domain::ids::{CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
+use crate::domain::policy::{Policy, PolicyCategory, PolicyFields};
+use crate::domain::timestamp::Timestamp;
+
+/// A policy with its derived assignment count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyView {
+    pub policy: Policy,
+    /// Listed devices that have the policy assigned at the time of reading.
+    pub devices_assigned: usize,
+}
+
+/// One device of a `DevicePolicyUpdateRequest`: its id as given, and the policy id to assign
+/// (`None` removes the assignment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyUpdate {
+    pub device: String,
+    pub policy: Option<String>,
+}
+
+impl Customer {
+    fn assigned_counts(&self, now: Timestamp) -> HashMap<PolicyId, usize> {
+        let mut counts = HashMap::new();
+        for d in self.devices.values().filter(|d| d.is_listed(now)) {
+            if let Some(p) = d.assignment.at(now) {
+                *counts.entry(p).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    fn policy_view(&self, id: PolicyId, now: Timestamp) -> Option<PolicyView> {
+        let policy = self.policies.get(&id)?.clone();
+        let devices_assigned = self
+            .devices
+            .values()
+            .filter(|d| d.is_listed(now) && d.assignment.at(now) == Some(id))
+            .count();
+        Some(PolicyView {
+            policy,
+            devices_assigned,
+        })
+    }
+}
+
+impl Store {
+    pub fn create_policy(
+        &self,
+        customer: CustomerId,
+        category: PolicyCategory,
+        fields: PolicyFields,
+        now: Timestamp,
+    ) -> PolicyView {
+        let policy = Policy::new(category, fields, now);
+        let mut state = self.state();
+        let cust = state.customers.entry(customer).or_default();
+        cust.policy_order.push(policy.id);
+        cust.policies.insert(policy.id, policy.clone());
+        PolicyView {
+            policy,
+            devices_assigned: 0,
+        }
+    }
+
+    /// The customer's policies in creation order.
+    pub fn list_policies(&self, customer: CustomerId, now: Timestamp) -> Vec<PolicyView> {
+        let state = self.state();
+        let Some(cust) = state.customers.get(&customer) else {
+            return Vec::new();
+        };
+        let counts = cust.assigned_counts(now);
+        cust.policy_order
+            .iter()
+            .filter_map(|id| cust.policies.get(id))
+            .map(|p| PolicyView {
+                policy: p.clone(),
+                devices_assigned: counts.get(&p.id).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    pub fn get_policy(
+        &self,
+        customer: CustomerId,
+        policy: &str,
+        now: Timestamp,
+    ) -> Result<PolicyView, Error> {
+        let state = self.state();
+        PolicyId::parse(policy)
+            .and_then(|id| state.customers.get(&customer)?.policy_view(id, now))
+            .ok_or_else(|| Error::PolicyNotFound(policy.to_owned()))
+    }
+
+    pub fn update_policy(
+        &self,
+        customer: CustomerId,
+        policy: &str,
+        fields: PolicyFields,
+        now: Timestamp,
+    ) -> Result<PolicyView, Error> {
+        let mut state = self.state();
+        let not_found = || Error::PolicyNotFound(policy.to_owned());
+        let id = PolicyId::parse(policy).ok_or_else(not_found)?;
+        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        cust.policies
+            .get_mut(&id)
+            .ok_or_else(not_found)?
+            .update(fields, now);
+        cust.policy_view(id, now).ok_or_else(not_found)
+    }
+
+    /// Deletes a policy; devices that had it assigned (or scheduled) lose the assignment.
+    pub fn delete_policy(
+        &self,
+        customer: CustomerId,
+        policy: &str,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mut state = self.state();
+        let not_found = || Error::PolicyNotFound(policy.to_owned());
+        let id = PolicyId::parse(policy).ok_or_else(not_found)?;
+        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        cust.policies.remove(&id).ok_or_else(not_found)?;
+        cust.policy_order.retain(|p| *p != id);
+        for d in cust.devices.values_mut() {
+            d.assignment.forget(id, now);
+        }
+        Ok(())
+    }
+
+    /// Accepts a policy-update job: outcomes are decided now, assignments take effect when the
+    /// job completes.
+    pub fn update_device_policies(
+        &self,
+        customer: CustomerId,
+        updates: Vec<PolicyUpdate>,
+        now: Timestamp,
+    ) -> TrackingId {
+        let mut state = self.state();
+        let cust = state.customers.entry(customer).or_default();
+        let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
+        let entries = updates
+            .into_iter()
+            .map(|update| {
+                let device =
+                    DeviceId::parse(&update.device).filter(|id| cust.devices.contains_key(id));
+                let policy = match &update.policy {
+                    None => Ok(None),
+                    Some(raw) => PolicyId::parse(raw)
+                        .filter(|p| cust.policies.contains_key(p))
+                        .map(Some)
+                        .ok_or(DeviceError::PolicyNotFound),
+                };
+                let record = device.and_then(|id| cust.devices.get_mut(&id));
+                let (outcome, serial_number, product_key) = match (record, policy) {
+                    (None, _) => (Outcome::Failed(DeviceError::DeviceNotFound), None, None),
+                    (Some(d), Err(e)) => (
+                        Outcome::Failed(e),
+                        d.serial_number.clone(),
+                        d.product_key.clone(),
+                    ),
+                    (Some(d), Ok(policy)) => {
+                        d.assignment.schedule(policy, schedule.completed_at, now);
+                        (
+                            Outcome::Succeeded(d.id),
+                            d.serial_number.clone(),
+                            d.product_key.clone(),
+                        )
+                    }
+                };
+                JobEntry {
+                    device_ref: Some(update.device),
+                    serial_number,
+                    product_key,
+                    outcome,
+                }
+            })
+            .collect();
+        let job = Job {
+            entries,
+            ..schedule
+        };
+        let id = job.id;
+        cust.jobs.insert(id, Arc::new(job));
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+    use super::*;
+    use crate::domain::ids::BatchId;
+    use crate::domain::policy::PolicySetting;
+
+    fn fields(name: &str) -> PolicyFields {
+        PolicyFields {
+            name: name.into(),
+            description: None,
+            settings: vec![PolicySetting::SkipEula],
+        }
+    }
+
+    #[test]
+    fn an_assignment_counts_and_names_once_its_job_completes_and_a_deletion_undoes_it() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, BatchId::parse("B").unwrap(), vec![pk("K")], t0())
+            .unwrap();
+        let device = store.list_devices(c, "B", None, 1, done()).unwrap().devices[0].id;
+        let policy = store
+            .create_policy(c, PolicyCategory::Oobe, fields("Profile"), done())
+            .policy
+            .id;
+        let update = PolicyUpdate {
+            device: device.to_string(),
+            policy: Some(policy.to_string()),
+        };
+        store.update_device_policies(c, vec![update], done());
+        assert_eq!(
+            store
+                .get_policy(c, &policy.to_string(), done())
+                .unwrap()
+                .devices_assigned,
+            0
+        );
+        let later = done().plus(std::time::Duration::from_secs(3));
+        assert_eq!(
+            store
+                .get_policy(c, &policy.to_string(), later)
+                .unwrap()
+                .devices_assigned,
+            1
+        );
+        let listed = store.list_devices(c, "B", None, 1, later).unwrap();
+        assert_eq!(listed.devices[0].policy_name.as_deref(), Some("Profile"));
+        store.delete_policy(c, &policy.to_string(), later).unwrap();
+        let listed = store.list_devices(c, "B", None, 1, later).unwrap();
+        assert_eq!(listed.devices[0].policy_name, None);
+    }
+
+    #[test]
+    fn unknown_devices_and_policies_fail_per_device() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, BatchId::parse("B").unwrap(), vec![pk("K")], t0())
+            .unwrap();
+        let device = store.list_devices(c, "B", None, 1, done()).unwrap().devices[0].id;
+        let job = store.update_device_policies(
+            c,
+            vec![
+                PolicyUpdate {
+                    device: "9993-8627".into(),
+                    policy: None,
+                },
+                PolicyUpdate {
+                    device: device.to_string(),
+                    policy: Some(PolicyId::new().to_string()),
+                },
+            ],
+            done(),
+        );
+        let job = store.job(c, &job.to_string()).unwrap();
+        let outcomes: Vec<_> = job.entries.iter().map(|e| e.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Failed(DeviceError::DeviceNotFound),
+                Outcome::Failed(DeviceError::PolicyNotFound)
+            ]
+        );
+    }
+
+    #[test]
+    fn policies_of_one_customer_are_invisible_to_another() {
+        let store = store();
+        let p = store
+            .create_policy(customer(1), PolicyCategory::Oobe, fields("P"), t0())
+            .policy
+            .id;
+        assert_eq!(
+            store.get_policy(customer(2), &p.to_string(), t0()),
+            Err(Error::PolicyNotFound(p.to_string()))
+        );
+        assert!(
+            store
+                .delete_policy(customer(2), &p.to_string(), t0())
+                .is_err()
+        );
+        assert_eq!(store.list_policies(customer(1), t0()).len(), 1);
+    }
+}

@@ -1,0 +1,68 @@
+//! `GET deviceBatches`: every batch as soon as it is created, with its live device count.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn batch_json(customer: &str, id: &str, count: u64) -> serde_json::Value {
+    json!({
+        "id": id,
+        "createdBy": "Partner Center Emulator",
+        "creationDate": "2026-11-21T10:00:00+00:00",
+        "devicesCount": count,
+        "devicesLink": {"uri": format!("/customers/{customer}/deviceBatches/{id}/devices"), "method": "GET", "headers": []},
+        "attributes": {"objectType": "DeviceBatch"}
+    })
+}
+
+#[tokio::test]
+async fn batches_are_listed_at_once_and_counted_when_their_devices_register() {
+    let app = spawn_app().await;
+    let path = format!("/v1/customers/{CUSTOMER}/deviceBatches");
+    assert_eq!(
+        app.get_json(&path).await,
+        json!({"totalCount": 0, "items": [], "attributes": {"objectType": "Collection"}})
+    );
+    app.create_batch(CUSTOMER, "Test batch", json!([pk("K1"), pk("K2")]))
+        .await;
+    app.create_batch(CUSTOMER, "Second", json!([pk("K1")]))
+        .await;
+    assert_eq!(
+        app.get_json(&path).await,
+        json!({"totalCount": 2, "items": [batch_json(CUSTOMER, "Test batch", 0), batch_json(CUSTOMER, "Second", 0)],
+               "attributes": {"objectType": "Collection"}})
+    );
+    app.advance(3);
+    // The second batch's only device was an 806: registered devices only are counted.
+    assert_eq!(
+        app.get_json(&path).await,
+        json!({"totalCount": 2, "items": [batch_json(CUSTOMER, "Test batch", 2), batch_json(CUSTOMER, "Second", 0)],
+               "attributes": {"objectType": "Collection"}})
+    );
+}
+
+#[tokio::test]
+async fn another_customer_sees_none_of_the_batches() {
+    let app = spawn_app().await;
+    app.create_batch(CUSTOMER, "Mine", json!([pk("K1")])).await;
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{OTHER_CUSTOMER}/deviceBatches"))
+            .await,
+        json!({"totalCount": 0, "items": [], "attributes": {"objectType": "Collection"}})
+    );
+    let response = app
+        .get(&format!(
+            "/v1/customers/{OTHER_CUSTOMER}/deviceBatches/Mine/devices"
+        ))
+        .await;
+    assert_error(
+        response,
+        reqwest::StatusCode::NOT_FOUND,
+        envelope(
+            1000,
+            "Not found: device batch `Mine` was not found for this customer.",
+            &[],
+        ),
+    )
+    .await;
+}
