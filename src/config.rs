@@ -2,11 +2,34 @@
 
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::timestamp::Timestamp;
 
 /// A local emulator of the Microsoft Partner Center device-deployment (Windows Autopilot) API.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "partner-center-emulator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Exit 0 when the emulator answers `GET /_emulator/health` with 200 within 2 s, else 1.
+    Healthcheck {
+        /// Base URL of the emulator (default: http://<--bind>).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// Everything the server reads at start-up.
+#[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Listen address; port 0 picks any free port (the chosen address is logged).
     #[arg(long, env = "PCE_BIND", default_value = "127.0.0.1:8080")]
@@ -35,6 +58,46 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "PCE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// `system`: the emulator clock follows real time; `manual`: it moves only when told to.
+    #[arg(long, env = "PCE_CLOCK", value_enum, default_value_t = ClockMode::System)]
+    pub clock: ClockMode,
+
+    /// Start of a manual clock (RFC 3339); default: the real time at start-up.
+    #[arg(long, env = "PCE_CLOCK_START", value_parser = parse_rfc3339)]
+    pub clock_start: Option<Timestamp>,
+
+    /// Seed of the fault rules' random draws, so a run replays exactly.
+    #[arg(long, env = "PCE_FAULT_SEED", default_value_t = 0)]
+    pub fault_seed: u64,
+
+    /// Fault rules to load at start-up (a JSON array, as for POST /_emulator/faults).
+    #[arg(long, env = "PCE_FAULTS")]
+    pub faults: Option<PathBuf>,
+
+    /// How many requests the journal keeps (oldest dropped first).
+    #[arg(long, env = "PCE_JOURNAL_SIZE", default_value_t = 1000)]
+    pub journal_size: usize,
+
+    /// Seed document to load at start-up (as for POST /_emulator/seed); skipped when
+    /// `--state-file` already holds state.
+    #[arg(long, env = "PCE_SEED")]
+    pub seed: Option<PathBuf>,
+
+    /// Keep state in this file: restored at start, written atomically after changes and on
+    /// shutdown. Without it, state lives in memory only.
+    #[arg(long, env = "PCE_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
+    /// How often, at most, changed state is written to `--state-file`.
+    #[arg(long, env = "PCE_PERSIST_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub persist_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockMode {
+    System,
+    Manual,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -52,8 +115,13 @@ pub enum LogFormat {
 impl Config {
     /// The defaults, without reading the command line or the environment.
     pub fn for_tests() -> Self {
-        Self::parse_from(["partner-center-emulator"])
+        Cli::parse_from(["partner-center-emulator"]).config
     }
+}
+
+fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(raw)
+        .ok_or_else(|| format!("`{raw}` is not an RFC 3339 time like 2026-11-21T10:00:00Z"))
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -101,6 +169,11 @@ mod tests {
         assert!(!c.strict_hardware_hash);
         assert_eq!(c.max_body, 32 << 20);
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.clock, ClockMode::System);
+        assert_eq!(c.fault_seed, 0);
+        assert_eq!(c.journal_size, 1000);
+        assert_eq!(c.persist_interval, Duration::from_secs(1));
+        assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());
     }
 
     #[test]
@@ -118,7 +191,7 @@ mod tests {
 
     #[test]
     fn flags_override_defaults() {
-        let c = Config::parse_from([
+        let c = Cli::parse_from([
             "pce",
             "--bind",
             "0.0.0.0:0",
@@ -129,7 +202,17 @@ mod tests {
             "--strict-hardware-hash",
             "--log-format",
             "json",
-        ]);
+            "--clock",
+            "manual",
+            "--clock-start",
+            "2026-11-21T10:00:00Z",
+        ])
+        .config;
+        assert_eq!(c.clock, ClockMode::Manual);
+        assert_eq!(
+            c.clock_start.map(|t| t.rfc3339()).as_deref(),
+            Some("2026-11-21T10:00:00Z")
+        );
         assert_eq!(c.bind, "0.0.0.0:0");
         assert_eq!(c.queued_for, Duration::ZERO);
         assert_eq!(c.auth, AuthMode::Off);

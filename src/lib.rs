@@ -9,6 +9,7 @@
 //! - [`store`]: the in-memory state behind one lock; the only code that touches the maps.
 //! - [`http`]: routes, middleware and the server loop; wire ⇄ domain translation only.
 //! - [`telemetry`]: logging set-up.
+//! - [`healthcheck`]: the `healthcheck` subcommand.
 //!
 //! Embedders and tests run the same stack as the binary:
 //!
@@ -24,6 +25,7 @@
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod healthcheck;
 pub mod http;
 pub mod store;
 pub mod telemetry;

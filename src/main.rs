@@ -3,12 +3,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use partner_center_emulator::{AppState, Clock, Config, serve, telemetry};
+use partner_center_emulator::config::{Cli, Command};
+use partner_center_emulator::{AppState, Clock, healthcheck, serve, telemetry};
 use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli { command, config } = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = command {
+        let url = url.unwrap_or_else(|| format!("http://{}", config.bind));
+        return healthcheck::run(&url).await;
+    }
     telemetry::init(config.log_format);
     let listener = match TcpListener::bind(&config.bind).await {
         Ok(listener) => listener,
