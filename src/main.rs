@@ -1,11 +1,10 @@
-//! The `partner-center-emulator` binary: parse configuration, bind, serve until a signal.
+//! The `partner-center-emulator` binary: parse configuration, then serve until a signal.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use partner_center_emulator::config::{Cli, Command};
-use partner_center_emulator::{AppState, Clock, healthcheck, serve, telemetry};
-use tokio::net::TcpListener;
+use partner_center_emulator::{healthcheck, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -15,21 +14,11 @@ async fn main() -> ExitCode {
         return healthcheck::run(&url).await;
     }
     telemetry::init(config.log_format);
-    let listener = match TcpListener::bind(&config.bind).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!("cannot listen on {}: {e}", config.bind);
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "listening on http://{addr}");
-    }
-    let state = AppState::new(config, Clock::system());
-    match serve(listener, state, shutdown_signal()).await {
+    match startup::run(config, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("server failed: {e}");
+            tracing::error!("{e}");
+            eprintln!("partner-center-emulator: {e}");
             ExitCode::FAILURE
         }
     }

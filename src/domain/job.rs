@@ -69,6 +69,20 @@ impl DeviceError {
         }
     }
 
+    /// The error whose `errorCode` is `code`.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::AlreadyAssigned,
+            Self::AssignedToOtherTenant,
+            Self::Duplicated,
+            Self::InvalidHardwareHash,
+            Self::DeviceNotFound,
+            Self::PolicyNotFound,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code.trim())
+    }
+
     /// `errorDescription`.
     pub fn description(self) -> &'static str {
         match self {

@@ -3,6 +3,7 @@
 
 pub mod device;
 pub mod error;
+pub mod fault;
 pub mod ids;
 pub mod job;
 pub mod policy;

@@ -1,6 +1,6 @@
 //! `ApiError`: every failure answered in the Partner Center error envelope, mapped in one place.
 
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -166,6 +166,15 @@ impl From<domain::Error> for ApiError {
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         Self::invalid_input("", &format!("the path could not be read ({rejection})."))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::invalid_input(
+            "",
+            &format!("the query string could not be read ({rejection})."),
+        )
     }
 }
 

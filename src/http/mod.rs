@@ -7,11 +7,12 @@ mod body;
 mod decode;
 mod device_batches;
 mod devices;
-mod emulator;
+pub mod emulator;
 pub mod error;
 mod extract;
 pub mod headers;
 mod idempotency;
+mod intercept;
 mod log;
 pub mod normalize;
 mod paging;
@@ -36,7 +37,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::job::Timings;
-use crate::store::Store;
+use crate::store::{ClockDoc, Document, Store, StoreOptions};
 use error::{ApiError, code};
 
 pub use server::serve;
@@ -52,16 +53,37 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, clock: Clock) -> Self {
-        let timings = Timings {
-            queued_for: config.queued_for,
-            processing_for: config.processing_for,
-        };
-        let store = Store::new(timings, config.strict_hardware_hash);
+        let store = Store::new(StoreOptions {
+            timings: Timings {
+                queued_for: config.queued_for,
+                processing_for: config.processing_for,
+            },
+            strict_hardware_hash: config.strict_hardware_hash,
+            journal_size: config.journal_size,
+            fault_seed: config.fault_seed,
+        });
         Self {
             config: Arc::new(config),
             clock,
             store: Arc::new(store),
         }
+    }
+}
+
+impl AppState {
+    /// The whole state as a document, with the clock, for `GET /_emulator/state` and the
+    /// state file.
+    pub fn export(&self) -> Document {
+        let clock = ClockDoc {
+            now: self.clock.now().rfc3339(),
+            mode: if self.clock.is_manual() {
+                "manual"
+            } else {
+                "system"
+            }
+            .to_owned(),
+        };
+        self.store.export(Some(clock))
     }
 }
 
@@ -83,6 +105,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(
+            state.clone(),
+            intercept::faults_and_journal,
+        ))
         .layer(from_fn(log::log_request))
         .layer(from_fn(headers::ms_headers))
         .with_state(state)

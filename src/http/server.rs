@@ -9,7 +9,37 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use axum::response::Response;
+use tower::ServiceExt;
+
+use super::intercept::DropConnection;
 use super::{AppState, app};
+
+/// The error that makes hyper close a connection without answering (a `drop` fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by a fault rule")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+impl From<std::convert::Infallible> for Dropped {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+fn drop_marked(result: Result<Response, std::convert::Infallible>) -> Result<Response, Dropped> {
+    match result {
+        Ok(response) if response.extensions().get::<DropConnection>().is_some() => Err(Dropped),
+        Ok(response) => Ok(response),
+        Err(never) => match never {},
+    }
+}
 
 /// A client has this long to send a request's headers, which closes idle and stalled
 /// (slowloris) connections instead of holding them open forever.
@@ -24,7 +54,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state);
+    let app = app(state).map_result(drop_marked as fn(_) -> _);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -57,7 +57,7 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let key = batch.key().clone();
         let existing = state
             .customers
@@ -88,7 +88,7 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let key = BatchKey::of(batch);
         let known = state
             .customers
@@ -244,7 +244,7 @@ impl Store {
         policy: Option<Option<String>>,
         now: Timestamp,
     ) -> Result<DeviceView, Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let cust = state
             .customers
             .get_mut(&customer)
@@ -278,7 +278,7 @@ impl Store {
         device: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let State {
             customers,
             identities,

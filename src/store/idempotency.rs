@@ -112,6 +112,13 @@ impl IdempotencyCache {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Inner::default();
     }
 
+    /// Forgets every record whose key contains `fragment` (a customer's path prefix).
+    pub fn forget_matching(&self, fragment: &str) {
+        let fragment = fragment.to_lowercase();
+        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.slots.retain(|key, _| !key.contains(&fragment));
+    }
+
     pub fn len(&self) -> usize {
         self.0
             .lock()

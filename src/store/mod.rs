@@ -13,29 +13,55 @@
 //! so they cannot drift under concurrent uploads, assignments and deletions.
 
 mod batches;
+mod faults;
 mod idempotency;
+mod journal;
 mod policies;
+mod snapshot;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use uuid::Uuid;
 
 use crate::domain::Error;
 use crate::domain::device::Identity;
+use crate::domain::fault::{Effect, FaultRule};
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{Job, Timings};
 use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
+pub use faults::FaultView;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
+pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use policies::{PolicyUpdate, PolicyView};
+pub use snapshot::{ClockDoc, Document, SeedError, SeedSummary, VERSION};
+
+/// How the store behaves; fixed at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub timings: Timings,
+    pub strict_hardware_hash: bool,
+    pub journal_size: usize,
+    pub fault_seed: u64,
+}
 
 /// Shared emulator state. Cheap to share behind an `Arc`.
+///
+/// Besides the registry, it holds the control plane's state (fault rules, the journal and the
+/// idempotency records), each behind its own lock; no two of these locks are ever held at once.
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
-    /// Replays of writes keyed by `MS-RequestId`; its own lock, never taken with `state`'s.
+    /// Counts changes to the registry, so persistence writes only when something changed.
+    changes: AtomicU64,
+    /// Replays of writes keyed by `MS-RequestId`.
     pub idempotency: IdempotencyCache,
+    faults: Mutex<faults::FaultBook>,
+    journal: Mutex<journal::Journal>,
     timings: Timings,
     strict_hardware_hash: bool,
 }
@@ -74,6 +100,20 @@ struct Customer {
     policies: HashMap<PolicyId, Policy>,
     /// Policy ids in creation order, for listing.
     policy_order: Vec<PolicyId>,
+    /// Seeded devices registered to another tenant, kept so that exports reproduce them.
+    foreign: Vec<ForeignDevice>,
+}
+
+/// A device seeded as "registered to another tenant": uploads of it answer 808.
+#[derive(Debug, Clone)]
+struct ForeignDevice {
+    batch: BatchKey,
+    tenant: CustomerId,
+    identity: Identity,
+    serial_number: Option<String>,
+    product_key: Option<String>,
+    oem_manufacturer_name: Option<String>,
+    model_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -108,20 +148,107 @@ impl DeviceRecord {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every mutation is decided first and applied without fallible steps, so a panic cannot
+    // leave half an upload behind: poisoning is safe to ignore.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Store {
-    pub fn new(timings: Timings, strict_hardware_hash: bool) -> Self {
+    pub fn new(options: StoreOptions) -> Self {
         Self {
             state: Mutex::new(State::new()),
+            changes: AtomicU64::new(0),
             idempotency: IdempotencyCache::default(),
-            timings,
-            strict_hardware_hash,
+            faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
+            journal: Mutex::new(journal::Journal::new(options.journal_size)),
+            timings: options.timings,
+            strict_hardware_hash: options.strict_hardware_hash,
         }
     }
 
+    /// The registry for reading.
     fn state(&self) -> MutexGuard<'_, State> {
-        // Every mutation below is decided first and applied without fallible steps, so a panic
-        // cannot leave half an upload behind: poisoning is safe to ignore.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
+    }
+
+    /// The registry for changing: counts the change for persistence.
+    fn write(&self) -> MutexGuard<'_, State> {
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        lock(&self.state)
+    }
+
+    /// A number that moves whenever the registry may have changed.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// Clears everything: registry, idempotency records, journal and fault rules.
+    pub fn reset(&self) {
+        *self.write() = State::new();
+        self.idempotency.clear();
+        lock(&self.journal).clear();
+        lock(&self.faults).clear();
+    }
+
+    /// Clears one customer's batches, devices, policies, jobs, idempotency records and journal
+    /// entries. Other customers, and the fault rules, are untouched.
+    pub fn reset_customer(&self, customer: CustomerId) {
+        {
+            let mut state = self.write();
+            if let Some(cust) = state.customers.remove(&customer) {
+                for d in cust.devices.values() {
+                    state.identities.remove(&d.identity);
+                }
+                for f in &cust.foreign {
+                    state.identities.remove(&f.identity);
+                }
+            }
+            // Continuation tokens of the customer's old batches must not resume in new ones.
+            state.epoch = rand_epoch();
+        }
+        self.idempotency
+            .forget_matching(&format!("/v1/customers/{customer}/"));
+        lock(&self.journal).forget_customer(customer);
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) -> FaultView {
+        lock(&self.faults).add(rule)
+    }
+
+    pub fn faults(&self) -> Vec<FaultView> {
+        lock(&self.faults).list()
+    }
+
+    pub fn remove_fault(&self, id: Uuid) -> bool {
+        lock(&self.faults).remove(id)
+    }
+
+    pub fn clear_faults(&self) {
+        lock(&self.faults).clear();
+    }
+
+    /// The first fault rule that fires for this request, if any (and counts it).
+    pub fn fire_fault(
+        &self,
+        method: &str,
+        path: &str,
+        customer: Option<CustomerId>,
+        now: Timestamp,
+    ) -> Option<(Uuid, Effect)> {
+        lock(&self.faults).fire(method, path, customer, now)
+    }
+
+    pub fn record_request(&self, entry: JournalEntry) {
+        lock(&self.journal).record(entry);
+    }
+
+    pub fn requests(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
+        lock(&self.journal).query(filter)
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.journal).clear();
     }
 
     /// A job of this customer, by the tracking id from a `Location` header.
@@ -146,13 +273,15 @@ pub(crate) mod tests {
     use uuid::Uuid;
 
     pub fn store() -> Store {
-        Store::new(
-            Timings {
+        Store::new(StoreOptions {
+            timings: Timings {
                 queued_for: Duration::from_secs(1),
                 processing_for: Duration::from_secs(2),
             },
-            false,
-        )
+            strict_hardware_hash: false,
+            journal_size: 10,
+            fault_seed: 0,
+        })
     }
 
     pub fn t0() -> Timestamp {
@@ -187,5 +316,27 @@ pub(crate) mod tests {
             Err(Error::JobNotFound(t.to_string()))
         );
         assert!(store.job(a, "not-a-guid").is_err());
+    }
+
+    #[test]
+    fn a_customer_reset_frees_its_devices_and_leaves_others_alone() {
+        let store = store();
+        let (a, b) = (customer(1), customer(2));
+        store
+            .create_batch(a, BatchId::parse("B").unwrap(), vec![pk("A1")], t0())
+            .unwrap();
+        store
+            .create_batch(b, BatchId::parse("B").unwrap(), vec![pk("B1")], t0())
+            .unwrap();
+        store.reset_customer(a);
+        assert!(store.list_batches(a, done()).is_empty());
+        assert_eq!(store.list_batches(b, done())[0].devices_count, 1);
+        // A's device is free again: B may now register it.
+        let t = store.add_devices(b, "B", vec![pk("A1")], done()).unwrap();
+        let job = store.job(b, &t.to_string()).unwrap();
+        assert!(matches!(
+            job.entries[0].outcome,
+            crate::domain::job::Outcome::Succeeded(_)
+        ));
     }
 }

@@ -60,7 +60,7 @@ impl Store {
         now: Timestamp,
     ) -> PolicyView {
         let policy = Policy::new(category, fields, now);
-        let mut state = self.state();
+        let mut state = self.write();
         let cust = state.customers.entry(customer).or_default();
         cust.policy_order.push(policy.id);
         cust.policies.insert(policy.id, policy.clone());
@@ -106,7 +106,7 @@ impl Store {
         fields: PolicyFields,
         now: Timestamp,
     ) -> Result<PolicyView, Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
         let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
@@ -124,7 +124,7 @@ impl Store {
         policy: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.state();
+        let mut state = self.write();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
         let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
@@ -144,7 +144,7 @@ impl Store {
         updates: Vec<PolicyUpdate>,
         now: Timestamp,
     ) -> TrackingId {
-        let mut state = self.state();
+        let mut state = self.write();
         let cust = state.customers.entry(customer).or_default();
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let entries = updates

@@ -1,0 +1,100 @@
+//! `/_emulator/clock`: read, advance or set the emulator clock.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::from_json;
+use crate::clock::Clock;
+use crate::domain::timestamp::Timestamp;
+use crate::http::AppState;
+use crate::http::body::read_json;
+use crate::http::error::{ApiError, Result};
+use crate::http::wire::json_response;
+
+#[derive(Serialize)]
+struct ClockJson {
+    now: String,
+    mode: &'static str,
+}
+
+fn answer(clock: &Clock) -> Response {
+    json_response(
+        StatusCode::OK,
+        &ClockJson {
+            now: clock.now().rfc3339(),
+            mode: if clock.is_manual() {
+                "manual"
+            } else {
+                "system"
+            },
+        },
+    )
+}
+
+/// `GET /_emulator/clock`: `{"now": "<RFC 3339>", "mode": "system"|"manual"}`.
+pub async fn get_clock(State(state): State<AppState>) -> Response {
+    answer(&state.clock)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: f64,
+}
+
+/// `POST /_emulator/clock/advance` `{"seconds": n}`: moves a manual clock forward.
+///
+/// 200 with the clock; 400 on a system clock or a negative, missing or non-finite amount.
+pub async fn advance_clock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let json = read_json(&headers, body, state.config.max_body).await?;
+    let Advance { seconds } = from_json(json)?;
+    let by = Duration::try_from_secs_f64(seconds).map_err(|_| {
+        ApiError::invalid_input(
+            "seconds",
+            &format!("must be a finite number of seconds >= 0, got {seconds}."),
+        )
+    })?;
+    state
+        .clock
+        .advance(by)
+        .map_err(|e| ApiError::invalid_input("", &format!("{e}.")))?;
+    Ok(answer(&state.clock))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetClock {
+    now: String,
+}
+
+/// `POST /_emulator/clock` `{"now": "<RFC 3339>"}`: sets a manual clock, never backwards.
+///
+/// 200 with the clock; 400 on a system clock, an unparsable time, or one in the past.
+pub async fn set_clock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let json = read_json(&headers, body, state.config.max_body).await?;
+    let SetClock { now } = from_json(json)?;
+    let to = Timestamp::parse_rfc3339(&now).ok_or_else(|| {
+        ApiError::invalid_input(
+            "now",
+            &format!("must be an RFC 3339 time like 2026-11-21T10:00:00Z, got `{now}`."),
+        )
+    })?;
+    state
+        .clock
+        .set(to)
+        .map_err(|e| ApiError::invalid_input("", &format!("{e}.")))?;
+    Ok(answer(&state.clock))
+}

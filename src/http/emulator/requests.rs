@@ -1,0 +1,104 @@
+//! `/_emulator/requests`: the journal of Partner Center requests.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::domain::fault::Glob;
+use crate::domain::ids::CustomerId;
+use crate::http::AppState;
+use crate::http::error::{ApiError, Result};
+use crate::http::wire::{json_response, no_content};
+use crate::store::{JournalEntry, JournalFilter};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson {
+    time: String,
+    method: String,
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    body_truncated: bool,
+}
+
+impl From<JournalEntry> for EntryJson {
+    fn from(e: JournalEntry) -> Self {
+        Self {
+            time: e.time.rfc3339(),
+            method: e.method,
+            path: e.path,
+            customer: e.customer.map(|c| c.to_string()),
+            status: e.status,
+            request_id: e.request_id,
+            correlation_id: e.correlation_id,
+            fault_id: e.fault.map(|f| f.to_string()),
+            body: e.body,
+            body_truncated: e.body_truncated,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RequestList {
+    requests: Vec<EntryJson>,
+}
+
+/// `GET /_emulator/requests?customer=&method=&path=&limit=`: `{"requests": [...]}`, newest last.
+pub async fn list_requests(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    let mut filter = JournalFilter::default();
+    for (key, value) in query {
+        match key.as_str() {
+            "customer" => {
+                filter.customer = Some(CustomerId::parse(&value).ok_or_else(|| {
+                    ApiError::invalid_input("customer", &format!("must be a GUID, got `{value}`."))
+                })?);
+            }
+            "method" => filter.method = Some(value),
+            "path" => filter.path = Some(Glob::new(&value)),
+            "limit" => {
+                filter.limit = Some(value.parse().map_err(|_| {
+                    ApiError::invalid_input(
+                        "limit",
+                        &format!("must be a whole number, got `{value}`."),
+                    )
+                })?);
+            }
+            other => {
+                return Err(ApiError::invalid_input(
+                    other,
+                    "is not a filter; use customer, method, path or limit.",
+                ));
+            }
+        }
+    }
+    let requests = state
+        .store
+        .requests(&filter)
+        .into_iter()
+        .map(EntryJson::from)
+        .collect();
+    Ok(json_response(StatusCode::OK, &RequestList { requests }))
+}
+
+/// `DELETE /_emulator/requests`: empties the journal. 204.
+pub async fn clear_requests(State(state): State<AppState>) -> Response {
+    state.store.clear_requests();
+    no_content()
+}

@@ -1,0 +1,62 @@
+//! `/_emulator/reset`, `/_emulator/seed` and `/_emulator/state`: clear, load and export state.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::from_json;
+use crate::domain::ids::CustomerId;
+use crate::http::AppState;
+use crate::http::body::read_json;
+use crate::http::error::{ApiError, Result};
+use crate::http::wire::{json_response, no_content};
+use crate::store::Document;
+
+/// `POST /_emulator/reset[?customer=<guid>]`: clears everything (batches, devices, policies,
+/// jobs, idempotency records, journal, faults), or one customer's data only. 204; 400.
+pub async fn reset(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response> {
+    if let Some(other) = query.keys().find(|k| k.as_str() != "customer") {
+        return Err(ApiError::invalid_input(
+            other,
+            "is not a reset option; use customer=<guid>.",
+        ));
+    }
+    match query.get("customer") {
+        None => state.store.reset(),
+        Some(raw) => {
+            let customer = CustomerId::parse(raw).ok_or_else(|| {
+                ApiError::invalid_input("customer", &format!("must be a GUID, got `{raw}`."))
+            })?;
+            state.store.reset_customer(customer);
+        }
+    }
+    Ok(no_content())
+}
+
+/// `POST /_emulator/seed`: loads a seed document atomically. 200 with what was added; 400 naming
+/// the offending entry, with nothing applied.
+pub async fn seed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let json = read_json(&headers, body, state.config.max_body).await?;
+    let doc: Document = from_json(json)?;
+    let summary = state
+        .store
+        .import(&doc, state.clock.now())
+        .map_err(|e| ApiError::invalid_input(&e.path, &e.problem))?;
+    Ok(json_response(StatusCode::OK, &summary))
+}
+
+/// `GET /_emulator/state`: the whole state as a seed document (`version` 1).
+pub async fn export_state(State(state): State<AppState>) -> Response {
+    let doc = state.export();
+    json_response(StatusCode::OK, &doc)
+}

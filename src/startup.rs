@@ -1,0 +1,122 @@
+//! Start-up: the clock from the flags, state restored from `--state-file` (or `--seed`), and
+//! `--faults` loaded, before the first request is served.
+
+use std::fs;
+
+use crate::clock::Clock;
+use crate::config::{ClockMode, Config};
+use crate::domain::timestamp::Timestamp;
+use crate::http::AppState;
+use crate::http::emulator::parse_rules;
+use crate::persist;
+use crate::store::Document;
+
+/// Builds the emulator's state from its configuration, or says why it cannot start.
+pub fn build(config: Config) -> Result<AppState, String> {
+    let restored = match &config.state_file {
+        Some(path) => persist::load(path)?,
+        None => None,
+    };
+    let clock = match config.clock {
+        ClockMode::System => Clock::system(),
+        ClockMode::Manual => {
+            // A restored manual clock resumes where it stopped, unless a start is given.
+            let resumed = restored
+                .as_ref()
+                .and_then(|d| d.clock.as_ref())
+                .filter(|c| c.mode == "manual")
+                .and_then(|c| Timestamp::parse_rfc3339(&c.now));
+            Clock::manual(
+                config
+                    .clock_start
+                    .or(resumed)
+                    .unwrap_or_else(Clock::wall_time),
+            )
+        }
+    };
+    let faults = match &config.faults {
+        Some(path) => {
+            let bytes = fs::read(path)
+                .map_err(|e| format!("cannot read --faults {}: {e}", path.display()))?;
+            parse_rules(&bytes).map_err(|e| format!("--faults {}: {e}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let seed = match (&restored, &config.seed) {
+        (None, Some(path)) => {
+            let bytes = fs::read(path)
+                .map_err(|e| format!("cannot read --seed {}: {e}", path.display()))?;
+            let doc: Document = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("--seed {} is not a seed document: {e}", path.display()))?;
+            Some((doc, format!("--seed {}", path.display())))
+        }
+        (Some(_), Some(path)) => {
+            tracing::info!(
+                "state restored from --state-file; --seed {} not applied",
+                path.display()
+            );
+            None
+        }
+        _ => None,
+    };
+    let state = AppState::new(config, clock);
+    let source = state
+        .config
+        .state_file
+        .as_ref()
+        .map(|p| format!("state file {}", p.display()));
+    for (doc, from) in restored
+        .map(|d| (d, source.unwrap_or_default()))
+        .into_iter()
+        .chain(seed)
+    {
+        let summary = state
+            .store
+            .import(&doc, state.clock.now())
+            .map_err(|e| format!("{from}: `{}` {}", e.path, e.problem))?;
+        tracing::info!(
+            "loaded {from}: {} customers, {} batches, {} devices, {} policies",
+            summary.customers,
+            summary.batches,
+            summary.devices,
+            summary.policies
+        );
+    }
+    for rule in faults {
+        state.store.add_fault(rule);
+    }
+    Ok(state)
+}
+
+/// Runs the emulator as the binary does: build the state, bind, serve until `shutdown`, then
+/// write the state file one last time.
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let state = build(config)?;
+    let config = state.config.clone();
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening on http://{addr}");
+    }
+    let persisting = config
+        .state_file
+        .clone()
+        .map(|path| tokio::spawn(persist::run(state.clone(), path, config.persist_interval)));
+    let served = crate::serve(listener, state.clone(), shutdown).await;
+    if let Some(task) = persisting {
+        task.abort();
+    }
+    if let Some(path) = &config.state_file {
+        persist::save(&state, path).map_err(|e| {
+            format!(
+                "cannot write state file {} on shutdown: {e}",
+                path.display()
+            )
+        })?;
+    }
+    served.map_err(|e| format!("server failed: {e}"))
+}

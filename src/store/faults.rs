@@ -1,0 +1,149 @@
+//! The active fault rules, how often each fired, and their seeded random draws.
+
+use uuid::Uuid;
+
+use crate::domain::fault::{Effect, FaultRule};
+use crate::domain::ids::CustomerId;
+use crate::domain::timestamp::Timestamp;
+
+/// A rule as listed: its id, the rule, and how often it fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultView {
+    pub id: Uuid,
+    pub rule: FaultRule,
+    pub fired: u64,
+}
+
+#[derive(Debug)]
+struct Active {
+    view: FaultView,
+    /// Each rule draws from its own generator, seeded from `--fault-seed` and the rule's ordinal,
+    /// so its sequence does not depend on traffic that other rules see.
+    rng: fastrand::Rng,
+}
+
+/// Rules in the order they were added; the first one that fires answers.
+#[derive(Debug)]
+pub struct FaultBook {
+    seed: u64,
+    next_ordinal: u64,
+    rules: Vec<Active>,
+}
+
+impl FaultBook {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            next_ordinal: 0,
+            rules: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, rule: FaultRule) -> FaultView {
+        let rng = fastrand::Rng::with_seed(
+            self.seed ^ self.next_ordinal.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        self.next_ordinal += 1;
+        let view = FaultView {
+            id: Uuid::new_v4(),
+            rule,
+            fired: 0,
+        };
+        self.rules.push(Active {
+            view: view.clone(),
+            rng,
+        });
+        view
+    }
+
+    pub fn list(&self) -> Vec<FaultView> {
+        self.rules.iter().map(|a| a.view.clone()).collect()
+    }
+
+    pub fn remove(&mut self, id: Uuid) -> bool {
+        let before = self.rules.len();
+        self.rules.retain(|a| a.view.id != id);
+        self.rules.len() != before
+    }
+
+    /// Clears the rules and restarts the ordinals, so the same rules added again draw the same
+    /// sequences.
+    pub fn clear(&mut self) {
+        self.rules.clear();
+        self.next_ordinal = 0;
+    }
+
+    /// The first rule that fires for this request, counting it.
+    pub fn fire(
+        &mut self,
+        method: &str,
+        path: &str,
+        customer: Option<CustomerId>,
+        now: Timestamp,
+    ) -> Option<(Uuid, Effect)> {
+        for active in &mut self.rules {
+            let rule = &active.view.rule;
+            if !rule.matches(method, path, customer, now) {
+                continue;
+            }
+            if rule.times.is_some_and(|t| active.view.fired >= t) {
+                continue;
+            }
+            if let Some(p) = rule.probability
+                && active.rng.f64() >= p
+            {
+                continue;
+            }
+            active.view.fired += 1;
+            return Some((active.view.id, rule.effect));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(times: Option<u64>, probability: Option<f64>) -> FaultRule {
+        FaultRule {
+            method: None,
+            path: None,
+            customer: None,
+            effect: Effect::Status(503),
+            times,
+            probability,
+            window: None,
+        }
+    }
+
+    fn now() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-11-21T10:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn a_times_rule_fires_exactly_that_often() {
+        let mut book = FaultBook::new(0);
+        book.add(rule(Some(2), None));
+        let fired: Vec<bool> = (0..4)
+            .map(|_| book.fire("GET", "/v1/x", None, now()).is_some())
+            .collect();
+        assert_eq!(fired, [true, true, false, false]);
+        assert_eq!(book.list()[0].fired, 2);
+    }
+
+    #[test]
+    fn probability_draws_replay_for_the_same_seed() {
+        let sequence = |seed| {
+            let mut book = FaultBook::new(seed);
+            book.add(rule(None, Some(0.5)));
+            (0..64)
+                .map(|_| book.fire("GET", "/v1/x", None, now()).is_some())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sequence(7), sequence(7));
+        assert_ne!(sequence(7), sequence(8));
+        let hits = sequence(7).iter().filter(|f| **f).count();
+        assert!((16..48).contains(&hits), "{hits}");
+    }
+}

@@ -1,0 +1,153 @@
+//! The request journal: the last N Partner Center requests, newest last.
+
+use std::collections::VecDeque;
+
+use uuid::Uuid;
+
+use crate::domain::fault::Glob;
+use crate::domain::ids::CustomerId;
+use crate::domain::timestamp::Timestamp;
+
+/// How much of a request body the journal keeps.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// One received request. `Authorization` is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub time: Timestamp,
+    pub method: String,
+    pub path: String,
+    pub customer: Option<CustomerId>,
+    /// `None` when a fault dropped the connection.
+    pub status: Option<u16>,
+    /// As the client sent them (not the ones the emulator minted).
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub fault: Option<Uuid>,
+    pub body: Option<String>,
+    pub body_truncated: bool,
+}
+
+impl JournalEntry {
+    /// Keeps the first [`BODY_LIMIT`] bytes of a body, as text.
+    pub fn body_of(bytes: &[u8]) -> (Option<String>, bool) {
+        if bytes.is_empty() {
+            return (None, false);
+        }
+        let truncated = bytes.len() > BODY_LIMIT;
+        let kept = &bytes[..bytes.len().min(BODY_LIMIT)];
+        (Some(String::from_utf8_lossy(kept).into_owned()), truncated)
+    }
+}
+
+/// Which entries a reader wants.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFilter {
+    pub customer: Option<CustomerId>,
+    pub method: Option<String>,
+    pub path: Option<Glob>,
+    /// The newest N that match.
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    capacity: usize,
+    entries: VecDeque<JournalEntry>,
+}
+
+impl Journal {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: VecDeque::new(),
+        }
+    }
+
+    pub fn record(&mut self, entry: JournalEntry) {
+        if self.capacity == 0 {
+            return;
+        }
+        while self.entries.len() >= self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+
+    pub fn query(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
+        let matching: Vec<&JournalEntry> = self
+            .entries
+            .iter()
+            .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
+            .filter(|e| {
+                filter
+                    .method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
+            })
+            .filter(|e| filter.path.as_ref().is_none_or(|g| g.matches(&e.path)))
+            .collect();
+        let skip = filter.limit.map_or(0, |n| matching.len().saturating_sub(n));
+        matching.into_iter().skip(skip).cloned().collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub fn forget_customer(&mut self, customer: CustomerId) {
+        self.entries.retain(|e| e.customer != Some(customer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(method: &str, path: &str) -> JournalEntry {
+        JournalEntry {
+            time: Timestamp::parse_rfc3339("2026-11-21T10:00:00Z").unwrap(),
+            method: method.into(),
+            path: path.into(),
+            customer: None,
+            status: Some(200),
+            request_id: None,
+            correlation_id: None,
+            fault: None,
+            body: None,
+            body_truncated: false,
+        }
+    }
+
+    #[test]
+    fn the_journal_is_bounded_and_filters_newest_last() {
+        let mut j = Journal::new(3);
+        for i in 0..5 {
+            j.record(entry(
+                if i % 2 == 0 { "GET" } else { "POST" },
+                &format!("/v1/{i}"),
+            ));
+        }
+        let all = j.query(&JournalFilter::default());
+        assert_eq!(
+            all.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            ["/v1/2", "/v1/3", "/v1/4"]
+        );
+        let gets = j.query(&JournalFilter {
+            method: Some("get".into()),
+            limit: Some(1),
+            ..Default::default()
+        });
+        assert_eq!(
+            gets.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            ["/v1/4"]
+        );
+    }
+
+    #[test]
+    fn bodies_are_kept_up_to_64_kib_and_marked_when_cut() {
+        assert_eq!(JournalEntry::body_of(b""), (None, false));
+        let (body, cut) = JournalEntry::body_of(&vec![b'a'; BODY_LIMIT + 1]);
+        assert_eq!((body.map(|b| b.len()), cut), (Some(BODY_LIMIT), true));
+    }
+}

@@ -1,0 +1,853 @@
+//! The seed and state document: one JSON format to seed the emulator, export it, and persist it.
+//! Importing is all or nothing: the whole document is checked against the state before any of it
+//! is applied, under the same lock.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Batch, ForeignDevice, State, Store};
+use crate::domain::device::{ACCEPTED_COMBINATIONS, DeviceSubmission, Identity, present};
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
+use crate::domain::policy::{
+    Assignment, Policy, PolicyCategory, PolicyFields, PolicySetting, dedup_settings,
+};
+use crate::domain::timestamp::Timestamp;
+
+use super::DeviceRecord;
+
+/// The document version this emulator writes and reads.
+pub const VERSION: u32 = 1;
+
+/// The tenant that holds `otherTenant` devices seeded without a `tenant`.
+pub const OTHER_TENANT: Uuid = Uuid::from_u128(0xffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Document {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The clock when the document was written; read back only when state is restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockDoc>,
+    #[serde(default)]
+    pub customers: Vec<CustomerDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClockDoc {
+    pub now: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerDoc {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub policy_settings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_date: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchDoc {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<String>,
+    #[serde(default)]
+    pub devices: Vec<DeviceDoc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `registered` (default) or `otherTenant`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_hash: Option<String>,
+    /// 32 hex digits; exports carry this instead of the hash, which the emulator does not keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_hash_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oem_manufacturer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_date: Option<String>,
+    /// When the device appears in listings (its upload job's completion); default `uploadedDate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_policy: Option<ScheduledDoc>,
+}
+
+/// A profile change that takes effect when a policy-update job completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduledDoc {
+    pub from: String,
+    #[serde(default)]
+    pub policy_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobDoc {
+    pub id: String,
+    pub accepted_at: String,
+    pub started_at: String,
+    pub completed_at: String,
+    #[serde(default)]
+    pub entries: Vec<JobEntryDoc>,
+}
+
+/// One device of a job: `deviceId` when it succeeded, `errorCode` when it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobEntryDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+/// What a seed added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SeedSummary {
+    pub customers: usize,
+    pub batches: usize,
+    pub devices: usize,
+    pub policies: usize,
+}
+
+/// Why a document was refused: the entry (`customers[0].batches[1].devices[3]`) and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedError {
+    pub path: String,
+    pub problem: String,
+}
+
+fn fail<T>(path: impl Into<String>, problem: impl Into<String>) -> Result<T, SeedError> {
+    Err(SeedError {
+        path: path.into(),
+        problem: problem.into(),
+    })
+}
+
+fn time_at(raw: Option<&str>, default: Timestamp, path: &str) -> Result<Timestamp, SeedError> {
+    match raw {
+        None => Ok(default),
+        Some(r) => Timestamp::parse_rfc3339(r).map_or_else(
+            || fail(path, format!("must be an RFC 3339 time, got `{r}`.")),
+            Ok,
+        ),
+    }
+}
+
+fn guid<T: From<Uuid>>(raw: &str, path: &str) -> Result<T, SeedError> {
+    Uuid::parse_str(raw.trim())
+        .map(T::from)
+        .or_else(|_| fail(path, format!("must be a GUID, got `{raw}`.")))
+}
+
+fn digest(raw: &str, path: &str) -> Result<u128, SeedError> {
+    let hex = raw.trim();
+    if hex.len() == 32
+        && let Ok(v) = u128::from_str_radix(hex, 16)
+    {
+        return Ok(v);
+    }
+    fail(path, format!("must be 32 hexadecimal digits, got `{raw}`."))
+}
+
+/// Everything one customer's entry adds, checked and ready to apply.
+struct CustomerPlan {
+    id: CustomerId,
+    policies: Vec<Policy>,
+    batches: Vec<(Batch, Vec<DeviceRecord>)>,
+    foreign: Vec<ForeignDevice>,
+    jobs: Vec<Job>,
+}
+
+/// Checks a document against the state; nothing is changed.
+struct Planner<'a> {
+    state: &'a State,
+    now: Timestamp,
+    identities: HashSet<Identity>,
+    customers: HashSet<CustomerId>,
+}
+
+impl Planner<'_> {
+    fn customer(&mut self, doc: &CustomerDoc, path: &str) -> Result<CustomerPlan, SeedError> {
+        let id: CustomerId = guid(&doc.id, &format!("{path}.id"))?;
+        if !self.customers.insert(id) {
+            return fail(path, format!("customer `{id}` appears more than once."));
+        }
+        let existing = self.state.customers.get(&id);
+        let mut policies = Vec::new();
+        let mut policy_ids: HashSet<PolicyId> = existing
+            .map(|c| c.policies.keys().copied().collect())
+            .unwrap_or_default();
+        for (j, p) in doc.policies.iter().enumerate() {
+            let policy = self.policy(p, &format!("{path}.policies[{j}]"))?;
+            if !policy_ids.insert(policy.id) {
+                return fail(
+                    format!("{path}.policies[{j}].id"),
+                    format!("policy `{}` already exists.", policy.id),
+                );
+            }
+            policies.push(policy);
+        }
+        let mut batch_keys: HashSet<BatchKey> = existing
+            .map(|c| c.batches.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut device_ids: HashSet<DeviceId> = existing
+            .map(|c| c.devices.keys().copied().collect())
+            .unwrap_or_default();
+        let (mut batches, mut foreign) = (Vec::new(), Vec::new());
+        for (k, b) in doc.batches.iter().enumerate() {
+            let bpath = format!("{path}.batches[{k}]");
+            let batch_id =
+                BatchId::parse(&b.id).or_else(|p| fail(format!("{bpath}.id"), format!("{p}.")))?;
+            if !batch_keys.insert(batch_id.key().clone()) {
+                return fail(
+                    format!("{bpath}.id"),
+                    format!("batch `{}` already exists for this customer.", b.id),
+                );
+            }
+            let created_at = time_at(
+                b.creation_date.as_deref(),
+                self.now,
+                &format!("{bpath}.creationDate"),
+            )?;
+            let mut batch = Batch {
+                id: batch_id,
+                created_at,
+                devices: Vec::new(),
+                next_seq: 0,
+            };
+            let mut records = Vec::new();
+            for (m, d) in b.devices.iter().enumerate() {
+                let dpath = format!("{bpath}.devices[{m}]");
+                match self.device(id, d, &dpath, batch.id.key(), &policy_ids)? {
+                    Planned::Registered(record) => {
+                        if !device_ids.insert(record.id) {
+                            return fail(
+                                format!("{dpath}.id"),
+                                format!("device `{}` already exists.", record.id),
+                            );
+                        }
+                        batch.devices.push((batch.next_seq, record.id));
+                        batch.next_seq += 1;
+                        records.push(*record);
+                    }
+                    Planned::Foreign(f) => foreign.push(*f),
+                }
+            }
+            batches.push((batch, records));
+        }
+        let mut job_ids: HashSet<TrackingId> = existing
+            .map(|c| c.jobs.keys().copied().collect())
+            .unwrap_or_default();
+        let mut jobs = Vec::new();
+        for (n, j) in doc.jobs.iter().enumerate() {
+            let job = job(j, &format!("{path}.jobs[{n}]"))?;
+            if !job_ids.insert(job.id) {
+                return fail(
+                    format!("{path}.jobs[{n}].id"),
+                    format!("job `{}` already exists.", job.id),
+                );
+            }
+            jobs.push(job);
+        }
+        Ok(CustomerPlan {
+            id,
+            policies,
+            batches,
+            foreign,
+            jobs,
+        })
+    }
+
+    fn policy(&self, p: &PolicyDoc, path: &str) -> Result<Policy, SeedError> {
+        let id = match &p.id {
+            Some(raw) => guid(raw, &format!("{path}.id"))?,
+            None => PolicyId::new(),
+        };
+        if p.name.trim().is_empty() {
+            return fail(format!("{path}.name"), "must be a non-empty string.");
+        }
+        let category = match &p.category {
+            None => PolicyCategory::Oobe,
+            Some(c) => PolicyCategory::parse(c).map_or_else(
+                || {
+                    fail(
+                        format!("{path}.category"),
+                        format!("must be one of none, o_o_b_e, got `{c}`."),
+                    )
+                },
+                Ok,
+            )?,
+        };
+        let settings = p
+            .policy_settings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                PolicySetting::parse(s).map_or_else(
+                    || {
+                        fail(
+                            format!("{path}.policySettings[{i}]"),
+                            format!("must be one of {}, got `{s}`.", PolicySetting::accepted()),
+                        )
+                    },
+                    Ok,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let created_at = time_at(
+            p.created_date.as_deref(),
+            self.now,
+            &format!("{path}.createdDate"),
+        )?;
+        let modified_at = time_at(
+            p.last_modified_date.as_deref(),
+            created_at,
+            &format!("{path}.lastModifiedDate"),
+        )?;
+        Ok(Policy {
+            id,
+            category,
+            fields: PolicyFields {
+                name: p.name.clone(),
+                description: p.description.clone(),
+                settings: dedup_settings(settings),
+            },
+            created_at,
+            modified_at,
+        })
+    }
+
+    fn device(
+        &mut self,
+        customer: CustomerId,
+        d: &DeviceDoc,
+        path: &str,
+        batch: &BatchKey,
+        policies: &HashSet<PolicyId>,
+    ) -> Result<Planned, SeedError> {
+        let submission = DeviceSubmission {
+            hardware_hash: present(d.hardware_hash.clone()),
+            product_key: present(d.product_key.clone()),
+            serial_number: present(d.serial_number.clone()),
+            oem_manufacturer_name: present(d.oem_manufacturer_name.clone()),
+            model_name: present(d.model_name.clone()),
+        };
+        let identity = match (&d.hardware_hash_digest, &submission.hardware_hash) {
+            (Some(_), Some(_)) => {
+                return fail(
+                    path,
+                    "give `hardwareHash` or `hardwareHashDigest`, not both.",
+                );
+            }
+            (Some(raw), None) => {
+                Identity::HardwareHash(digest(raw, &format!("{path}.hardwareHashDigest"))?)
+            }
+            (None, _) => match submission.identity() {
+                Some(identity) => identity,
+                None => {
+                    return fail(
+                        path,
+                        format!(
+                            "carries none of the accepted identifier combinations: {}.",
+                            ACCEPTED_COMBINATIONS.join("; ")
+                        ),
+                    );
+                }
+            },
+        };
+        if self.state.identities.contains_key(&identity)
+            || !self.identities.insert(identity.clone())
+        {
+            return fail(
+                path,
+                "is already registered (the same hardware hash, product key or serial/manufacturer/model).",
+            );
+        }
+        match d.status.as_deref().unwrap_or("registered") {
+            "registered" => {}
+            "otherTenant" => {
+                let tenant: CustomerId = match &d.tenant {
+                    Some(raw) => guid(raw, &format!("{path}.tenant"))?,
+                    None => OTHER_TENANT.into(),
+                };
+                if tenant == customer {
+                    return fail(
+                        format!("{path}.tenant"),
+                        "must differ from the customer (the device would be the customer's own).",
+                    );
+                }
+                if d.id.is_some() || d.policy_id.is_some() || d.scheduled_policy.is_some() {
+                    return fail(
+                        path,
+                        "a device of another tenant has no `id`, `policyId` or `scheduledPolicy` here.",
+                    );
+                }
+                return Ok(Planned::Foreign(Box::new(ForeignDevice {
+                    batch: batch.clone(),
+                    tenant,
+                    identity,
+                    serial_number: submission.serial_number,
+                    product_key: submission.product_key,
+                    oem_manufacturer_name: submission.oem_manufacturer_name,
+                    model_name: submission.model_name,
+                })));
+            }
+            other => {
+                return fail(
+                    format!("{path}.status"),
+                    format!("must be `registered` or `otherTenant`, got `{other}`."),
+                );
+            }
+        }
+        let known = |raw: &str, p: &str| -> Result<PolicyId, SeedError> {
+            let id: PolicyId = guid(raw, p)?;
+            if policies.contains(&id) {
+                Ok(id)
+            } else {
+                fail(
+                    p,
+                    format!("names policy `{raw}`, which this customer does not have."),
+                )
+            }
+        };
+        let current = d
+            .policy_id
+            .as_deref()
+            .map(|p| known(p, &format!("{path}.policyId")))
+            .transpose()?;
+        let scheduled = match &d.scheduled_policy {
+            None => None,
+            Some(s) => {
+                let from = time_at(
+                    Some(&s.from),
+                    self.now,
+                    &format!("{path}.scheduledPolicy.from"),
+                )?;
+                let policy = s
+                    .policy_id
+                    .as_deref()
+                    .map(|p| known(p, &format!("{path}.scheduledPolicy.policyId")))
+                    .transpose()?;
+                Some((from, policy))
+            }
+        };
+        let id = match &d.id {
+            Some(raw) => guid(raw, &format!("{path}.id"))?,
+            None => DeviceId::new(),
+        };
+        let uploaded_at = time_at(
+            d.uploaded_date.as_deref(),
+            self.now,
+            &format!("{path}.uploadedDate"),
+        )?;
+        let listed_from = time_at(
+            d.listed_from.as_deref(),
+            uploaded_at,
+            &format!("{path}.listedFrom"),
+        )?;
+        Ok(Planned::Registered(Box::new(DeviceRecord {
+            id,
+            batch: batch.clone(),
+            identity,
+            serial_number: submission.serial_number,
+            product_key: submission.product_key,
+            oem_manufacturer_name: submission.oem_manufacturer_name,
+            model_name: submission.model_name,
+            uploaded_at,
+            listed_from,
+            assignment: Assignment::from_parts(current, scheduled),
+        })))
+    }
+}
+
+enum Planned {
+    Registered(Box<DeviceRecord>),
+    Foreign(Box<ForeignDevice>),
+}
+
+fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
+    let entries = j
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let epath = format!("{path}.entries[{i}]");
+            let outcome = match (&e.device_id, &e.error_code) {
+                (Some(id), None) => Outcome::Succeeded(guid(id, &format!("{epath}.deviceId"))?),
+                (None, Some(code)) => Outcome::Failed(DeviceError::from_code(code).map_or_else(
+                    || {
+                        fail(
+                            format!("{epath}.errorCode"),
+                            format!("`{code}` is not an error code the emulator reports."),
+                        )
+                    },
+                    Ok,
+                )?),
+                _ => {
+                    return fail(
+                        &epath,
+                        "needs exactly one of `deviceId` (succeeded) and `errorCode` (failed).",
+                    );
+                }
+            };
+            Ok(JobEntry {
+                device_ref: e.device_ref.clone(),
+                serial_number: e.serial_number.clone(),
+                product_key: e.product_key.clone(),
+                outcome,
+            })
+        })
+        .collect::<Result<Vec<_>, SeedError>>()?;
+    let t = |raw: &str, field: &str| {
+        time_at(
+            Some(raw),
+            Timestamp::from_offset(time::OffsetDateTime::UNIX_EPOCH),
+            &format!("{path}.{field}"),
+        )
+    };
+    Ok(Job {
+        id: guid(&j.id, &format!("{path}.id"))?,
+        accepted_at: t(&j.accepted_at, "acceptedAt")?,
+        started_at: t(&j.started_at, "startedAt")?,
+        completed_at: t(&j.completed_at, "completedAt")?,
+        entries,
+    })
+}
+
+impl Store {
+    /// Adds a document's customers, policies, batches, devices and jobs, all or nothing.
+    pub fn import(&self, doc: &Document, now: Timestamp) -> Result<SeedSummary, SeedError> {
+        if let Some(v) = doc.version
+            && v != VERSION
+        {
+            return fail(
+                "version",
+                format!("{v} is not supported; this emulator reads version {VERSION}."),
+            );
+        }
+        let mut state = self.write();
+        let mut planner = Planner {
+            state: &state,
+            now,
+            identities: HashSet::new(),
+            customers: HashSet::new(),
+        };
+        let plans = doc
+            .customers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| planner.customer(c, &format!("customers[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut summary = SeedSummary {
+            customers: plans.len(),
+            ..SeedSummary::default()
+        };
+        for plan in plans {
+            let State {
+                customers,
+                identities,
+                ..
+            } = &mut *state;
+            let cust = customers.entry(plan.id).or_default();
+            summary.policies += plan.policies.len();
+            for p in plan.policies {
+                cust.policy_order.push(p.id);
+                cust.policies.insert(p.id, p);
+            }
+            summary.batches += plan.batches.len();
+            for (batch, records) in plan.batches {
+                summary.devices += records.len();
+                let key = batch.id.key().clone();
+                for r in records {
+                    identities.insert(r.identity.clone(), plan.id);
+                    cust.devices.insert(r.id, r);
+                }
+                cust.batch_order.push(key.clone());
+                cust.batches.insert(key, batch);
+            }
+            summary.devices += plan.foreign.len();
+            for f in plan.foreign {
+                identities.insert(f.identity.clone(), f.tenant);
+                cust.foreign.push(f);
+            }
+            for j in plan.jobs {
+                cust.jobs.insert(j.id, Arc::new(j));
+            }
+        }
+        Ok(summary)
+    }
+
+    /// The whole registry as a document (`version` set), in a stable order.
+    pub fn export(&self, clock: Option<ClockDoc>) -> Document {
+        let state = self.state();
+        let mut ids: Vec<&CustomerId> = state.customers.keys().collect();
+        ids.sort();
+        let customers = ids
+            .into_iter()
+            .filter_map(|id| Some((id, state.customers.get(id)?)))
+            .map(|(id, c)| {
+                let policies = c
+                    .policy_order
+                    .iter()
+                    .filter_map(|p| c.policies.get(p))
+                    .map(policy_doc)
+                    .collect();
+                let mut foreign: HashMap<&BatchKey, Vec<&ForeignDevice>> = HashMap::new();
+                for f in &c.foreign {
+                    foreign.entry(&f.batch).or_default().push(f);
+                }
+                let batches = c
+                    .batch_order
+                    .iter()
+                    .filter_map(|k| c.batches.get(k))
+                    .map(|b| {
+                        let mut devices: Vec<DeviceDoc> = b
+                            .devices
+                            .iter()
+                            .filter_map(|(_, d)| c.devices.get(d))
+                            .map(device_doc)
+                            .collect();
+                        devices.extend(
+                            foreign
+                                .get(b.id.key())
+                                .into_iter()
+                                .flatten()
+                                .map(|f| foreign_doc(f)),
+                        );
+                        BatchDoc {
+                            id: b.id.to_string(),
+                            creation_date: Some(b.created_at.rfc3339()),
+                            devices,
+                        }
+                    })
+                    .collect();
+                let mut jobs: Vec<&Arc<Job>> = c.jobs.values().collect();
+                jobs.sort_by_key(|j| (j.accepted_at, j.id));
+                CustomerDoc {
+                    id: id.to_string(),
+                    policies,
+                    batches,
+                    jobs: jobs.into_iter().map(|j| job_doc(j)).collect(),
+                }
+            })
+            .collect();
+        Document {
+            version: Some(VERSION),
+            clock,
+            customers,
+        }
+    }
+}
+
+fn policy_doc(p: &Policy) -> PolicyDoc {
+    PolicyDoc {
+        id: Some(p.id.to_string()),
+        name: p.fields.name.clone(),
+        category: Some(p.category.as_str().to_owned()),
+        description: p.fields.description.clone(),
+        policy_settings: p
+            .fields
+            .settings
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        created_date: Some(p.created_at.rfc3339()),
+        last_modified_date: Some(p.modified_at.rfc3339()),
+    }
+}
+
+fn identity_fields(identity: &Identity) -> Option<String> {
+    match identity {
+        Identity::HardwareHash(d) => Some(format!("{d:032x}")),
+        _ => None,
+    }
+}
+
+fn device_doc(d: &DeviceRecord) -> DeviceDoc {
+    let (current, scheduled) = d.assignment.parts();
+    DeviceDoc {
+        id: Some(d.id.to_string()),
+        hardware_hash_digest: identity_fields(&d.identity),
+        product_key: d.product_key.clone(),
+        serial_number: d.serial_number.clone(),
+        oem_manufacturer_name: d.oem_manufacturer_name.clone(),
+        model_name: d.model_name.clone(),
+        uploaded_date: Some(d.uploaded_at.rfc3339()),
+        listed_from: Some(d.listed_from.rfc3339()),
+        policy_id: current.map(|p| p.to_string()),
+        scheduled_policy: scheduled.map(|(from, p)| ScheduledDoc {
+            from: from.rfc3339(),
+            policy_id: p.map(|p| p.to_string()),
+        }),
+        ..DeviceDoc::default()
+    }
+}
+
+fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
+    DeviceDoc {
+        status: Some("otherTenant".into()),
+        tenant: Some(f.tenant.to_string()),
+        hardware_hash_digest: identity_fields(&f.identity),
+        product_key: f.product_key.clone(),
+        serial_number: f.serial_number.clone(),
+        oem_manufacturer_name: f.oem_manufacturer_name.clone(),
+        model_name: f.model_name.clone(),
+        ..DeviceDoc::default()
+    }
+}
+
+fn job_doc(j: &Job) -> JobDoc {
+    JobDoc {
+        id: j.id.to_string(),
+        accepted_at: j.accepted_at.rfc3339(),
+        started_at: j.started_at.rfc3339(),
+        completed_at: j.completed_at.rfc3339(),
+        entries: j
+            .entries
+            .iter()
+            .map(|e| {
+                let (device_id, error_code) = match e.outcome {
+                    Outcome::Succeeded(id) => (Some(id.to_string()), None),
+                    Outcome::Failed(err) => (None, Some(err.code().to_owned())),
+                };
+                JobEntryDoc {
+                    device_ref: e.device_ref.clone(),
+                    serial_number: e.serial_number.clone(),
+                    product_key: e.product_key.clone(),
+                    device_id,
+                    error_code,
+                }
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::*;
+    use super::*;
+
+    #[test]
+    fn export_reset_import_round_trips_exactly() {
+        let store = store();
+        let c = customer(1);
+        let p = store
+            .create_policy(
+                c,
+                PolicyCategory::Oobe,
+                PolicyFields {
+                    name: "P".into(),
+                    description: None,
+                    settings: vec![],
+                },
+                t0(),
+            )
+            .policy
+            .id;
+        let hashed = DeviceSubmission {
+            hardware_hash: Some("AAEC".into()),
+            ..Default::default()
+        };
+        store
+            .create_batch(
+                c,
+                BatchId::parse("B").unwrap(),
+                vec![pk("K1"), hashed],
+                t0(),
+            )
+            .unwrap();
+        let id = store.list_devices(c, "B", None, 1, done()).unwrap().devices[0].id;
+        store
+            .update_device(c, "B", &id.to_string(), Some(Some(p.to_string())), done())
+            .unwrap();
+        let doc = Document {
+            customers: vec![CustomerDoc {
+                id: customer(2).to_string(),
+                policies: vec![],
+                batches: vec![BatchDoc {
+                    id: "Theirs".into(),
+                    creation_date: None,
+                    devices: vec![DeviceDoc {
+                        status: Some("otherTenant".into()),
+                        product_key: Some("FOREIGN".into()),
+                        ..DeviceDoc::default()
+                    }],
+                }],
+                jobs: vec![],
+            }],
+            ..Document::default()
+        };
+        store.import(&doc, t0()).unwrap();
+
+        let exported = store.export(None);
+        store.reset();
+        store.import(&exported, done()).unwrap();
+        assert_eq!(store.export(None), exported);
+    }
+
+    #[test]
+    fn an_invalid_document_names_the_entry_and_applies_nothing() {
+        let store = store();
+        let doc: Document = serde_json::from_value(serde_json::json!({"customers": [
+            {"id": customer(1).to_string(), "batches": [{"id": "A", "devices": [{"productKey": "K"}]}]},
+            {"id": customer(2).to_string(), "batches": [{"id": "B", "devices": [{"productKey": "K"}]}]}
+        ]}))
+        .unwrap();
+        let err = store.import(&doc, t0()).unwrap_err();
+        assert_eq!(err.path, "customers[1].batches[0].devices[0]");
+        assert!(store.list_batches(customer(1), t0()).is_empty());
+    }
+}
