@@ -25,7 +25,12 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(config: Config) -> TestApp {
     let clock = Clock::manual(Timestamp::parse_rfc3339(T0).expect("T0 is RFC 3339"));
-    let state = AppState::new(config, clock.clone());
+    spawn_state(AppState::new(config, clock)).await
+}
+
+/// Serves an already built state (e.g. from `startup::build`).
+pub async fn spawn_state(state: AppState) -> TestApp {
+    let clock = state.clock.clone();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -39,6 +44,15 @@ pub async fn spawn_with(config: Config) -> TestApp {
 }
 
 impl TestApp {
+    /// A client for an emulator running elsewhere (e.g. the binary); its clock is not reachable.
+    pub fn at(address: &str) -> Self {
+        TestApp {
+            address: address.to_owned(),
+            client: reqwest::Client::new(),
+            clock: Clock::system(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -57,6 +71,20 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// A control-plane call (no token), with an optional JSON body.
+    pub async fn control(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> Response {

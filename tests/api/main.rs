@@ -2,6 +2,9 @@
 
 mod batches;
 mod concurrency;
+mod control_clock;
+mod control_faults;
+mod control_state;
 mod devices;
 mod errors;
 mod helpers;

@@ -63,8 +63,16 @@ fn from_json<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, super::error::ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { String::new() } else { path };
-        super::error::ApiError::invalid_input(&field, &format!("{}.", e.inner()))
+        let message = e.inner().to_string();
+        let mut path = e.path().to_string();
+        // serde names an unknown key as its own path; the message names it already, so point at
+        // the object that holds it.
+        if message.starts_with("unknown field") {
+            path = path
+                .rsplit_once('.')
+                .map_or_else(String::new, |(parent, _)| parent.to_owned());
+        }
+        let field = if path == "." { "" } else { path.as_str() };
+        super::error::ApiError::invalid_input(field, &format!("{message}."))
     })
 }

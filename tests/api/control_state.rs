@@ -1,0 +1,364 @@
+//! `/_emulator/seed`, `/_emulator/state`, start-up files and durable state across restarts.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use partner_center_emulator::{Config, startup};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const POLICY: &str = "15a04610-9229-4e80-94e0-0e826a09c9e2";
+const DEVICE: &str = "7c141ea9-2816-4e15-a819-53f6856499ff";
+
+fn seed_document() -> Value {
+    json!({"customers": [{
+        "id": CUSTOMER,
+        "policies": [{"id": POLICY, "name": "Kiosk", "policySettings": ["skip_eula"]}],
+        "batches": [{"id": "Lab", "creationDate": "2026-11-20T08:00:00Z", "devices": [
+            {"id": DEVICE, "serialNumber": "2R9-ZNP67", "oemManufacturerName": "Dell Inc.", "modelName": "T7500", "policyId": POLICY},
+            {"status": "otherTenant", "productKey": "TAKEN-ELSEWHERE"}
+        ]}]
+    }]})
+}
+
+#[tokio::test]
+async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
+    let app = spawn_app().await;
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&seed_document()))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"customers": 1, "batches": 1, "devices": 2, "policies": 1})
+    );
+    let devices = app
+        .get_json(&format!(
+            "/v1/customers/{CUSTOMER}/deviceBatches/Lab/devices"
+        ))
+        .await;
+    assert_eq!(
+        devices["items"],
+        json!([{"id": DEVICE, "serialNumber": "2R9-ZNP67", "modelName": "T7500", "oemManufacturerName": "Dell Inc.",
+                "policies": [{"key": "o_o_b_e", "value": "Kiosk"}], "uploadedDate": "2026-11-21T10:00:00+00:00",
+                "allowedOperations": ["GET", "PATCH", "DELETE"], "attributes": {"objectType": "Device"}}])
+    );
+    let location = app
+        .add_devices(CUSTOMER, "Lab", json!([pk("TAKEN-ELSEWHERE")]))
+        .await;
+    app.advance(3);
+    assert_eq!(
+        app.job(&location).await["devicesStatus"][0]["errorCode"],
+        "808"
+    );
+}
+
+#[tokio::test]
+async fn export_reset_seed_round_trips_exactly() {
+    let app = spawn_app().await;
+    app.control(Method::POST, "/_emulator/seed", Some(&seed_document()))
+        .await;
+    app.create_batch(
+        OTHER_CUSTOMER,
+        "Fresh",
+        json!([{"hardwareHash": "AAEC", "serialNumber": "S"}, pk("K")]),
+    )
+    .await;
+    let pending = app
+        .create_batch(CUSTOMER, "Pending", json!([pk("P1")]))
+        .await;
+    let exported = app
+        .control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(exported["version"], 1);
+    assert!(
+        !exported.to_string().contains("AAEC"),
+        "hashes are exported as digests only"
+    );
+
+    app.control(Method::POST, "/_emulator/reset", None).await;
+    let mut reseed = exported.clone();
+    reseed.as_object_mut().unwrap().remove("clock");
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&reseed))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let again = app
+        .control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(again, exported);
+    // The in-flight job came back with its schedule.
+    assert_eq!(app.job(&pending).await["status"], "queued");
+    app.advance(3);
+    assert_eq!(app.job(&pending).await["status"], "finished");
+}
+
+#[tokio::test]
+async fn an_invalid_seed_names_the_entry_and_applies_nothing() {
+    let app = spawn_app().await;
+    let mut doc = seed_document();
+    doc["customers"][0]["batches"][0]["devices"][1] = json!({"serialNumber": "only-a-serial"});
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&doc))
+        .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: `customers[0].batches[0].devices[1]` carries none of the accepted identifier combinations: hardwareHash + productKey; hardwareHash + serialNumber; hardwareHash + productKey + serialNumber; hardwareHash only; productKey only; serialNumber + oemManufacturerName + modelName.",
+            &["customers[0].batches[0].devices[1]"],
+        ),
+    )
+    .await;
+    let typo = app
+        .control(
+            Method::POST,
+            "/_emulator/seed",
+            Some(&json!({"customers": [{"id": CUSTOMER, "batchez": []}]})),
+        )
+        .await;
+    assert_eq!(typo.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+            .await["totalCount"],
+        0
+    );
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{CUSTOMER}/policies"))
+            .await["totalCount"],
+        0
+    );
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pce-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn seed_and_faults_files_are_loaded_at_start_up() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("seed.json"), seed_document().to_string()).unwrap();
+    std::fs::write(
+        dir.join("faults.json"),
+        json!([{"method": "DELETE", "status": 409}]).to_string(),
+    )
+    .unwrap();
+    let mut config = Config::for_tests();
+    config.seed = Some(dir.join("seed.json"));
+    config.faults = Some(dir.join("faults.json"));
+    config.clock = partner_center_emulator::config::ClockMode::Manual;
+    config.clock_start = partner_center_emulator::domain::timestamp::Timestamp::parse_rfc3339(T0);
+    let app = spawn_state(startup::build(config).unwrap()).await;
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{CUSTOMER}/policies"))
+            .await["totalCount"],
+        1
+    );
+    let faults = app
+        .control(Method::GET, "/_emulator/faults", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(faults["faults"][0]["status"], 409);
+
+    std::fs::write(dir.join("bad.json"), json!([{"status": 200}]).to_string()).unwrap();
+    let mut config = Config::for_tests();
+    config.faults = Some(dir.join("bad.json"));
+    let err = startup::build(config).unwrap_err();
+    assert!(
+        err.contains("[0].status` must be a 4xx or 5xx status, got 200."),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The emulator binary, started with `args`, its address read from its JSON log.
+struct Emulator {
+    child: Child,
+    address: String,
+}
+
+impl Emulator {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--clock",
+                "manual",
+                "--clock-start",
+                T0,
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && let Some(addr) = log["addr"].as_str()
+                {
+                    let _ = tx.send(format!("http://{addr}"));
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the emulator logs its address");
+        Self { child, address }
+    }
+
+    fn app(&self) -> TestApp {
+        TestApp::at(&self.address)
+    }
+
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "graceful stop exits 0: {exit:?}");
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// Waits (real time: persistence runs on a real interval) until the state file mentions `needle`.
+fn wait_for_file(path: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} never mentioned {needle}", path.display());
+}
+
+async fn populate(app: &TestApp) -> (String, String) {
+    let policy = app.create_policy(CUSTOMER, "Persisted profile").await;
+    let location = app
+        .create_batch(CUSTOMER, "Durable", json!([pk("K1"), pk("K2")]))
+        .await;
+    (policy["id"].as_str().unwrap().to_owned(), location)
+}
+
+async fn assert_restored(app: &TestApp, policy: &str, location: &str) {
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{CUSTOMER}/policies/{policy}"))
+            .await["name"],
+        "Persisted profile"
+    );
+    assert_eq!(
+        app.get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+            .await["items"][0]["id"],
+        "Durable"
+    );
+    // The job resumes where the (restored manual) clock says it is.
+    assert_eq!(app.job(location).await["status"], "queued");
+    let advanced = app
+        .control(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(&json!({"seconds": 3})),
+        )
+        .await;
+    assert_eq!(advanced.status(), StatusCode::OK);
+    assert_eq!(app.job(location).await["status"], "finished");
+    assert_eq!(
+        app.get_json(&format!(
+            "/v1/customers/{CUSTOMER}/deviceBatches/Durable/devices"
+        ))
+        .await["totalCount"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn state_survives_a_graceful_restart() {
+    let dir = temp_dir();
+    let file = dir.join("state.json");
+    let file_arg = file.to_str().unwrap();
+    let first = Emulator::start(&["--state-file", file_arg, "--persist-interval", "1h"]);
+    let (policy, location) = populate(&first.app()).await;
+    first.terminate();
+    let second = Emulator::start(&["--state-file", file_arg]);
+    assert_restored(&second.app(), &policy, &location).await;
+    second.kill();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn state_survives_sigkill_after_the_persist_interval() {
+    let dir = temp_dir();
+    let file = dir.join("state.json");
+    let file_arg = file.to_str().unwrap();
+    let first = Emulator::start(&["--state-file", file_arg, "--persist-interval", "50ms"]);
+    let (policy, location) = populate(&first.app()).await;
+    wait_for_file(&file, "Durable");
+    first.kill();
+    let second = Emulator::start(&["--state-file", file_arg]);
+    assert_restored(&second.app(), &policy, &location).await;
+    second.kill();
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_corrupt_state_file_refuses_start_up() {
+    let dir = temp_dir();
+    let file = dir.join("state.json");
+    for (content, message) in [
+        (
+            "{\"version\": 1, \"customers\": [",
+            "is not a valid state document",
+        ),
+        (
+            "{\"version\": 99, \"customers\": []}",
+            "has version 99, but this emulator reads version 1",
+        ),
+    ] {
+        std::fs::write(&file, content).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--state-file",
+                file.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            content,
+            "the file is left as it was"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
