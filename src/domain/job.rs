@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::device::DeviceText;
 use super::ids::{DeviceId, TrackingId};
 use super::timestamp::Timestamp;
 
@@ -108,9 +109,9 @@ pub enum Outcome {
 pub struct JobEntry {
     /// The device id a policy update named, echoed as given; `None` for uploads, whose ids are
     /// revealed by their outcome.
-    pub device_ref: Option<String>,
-    pub serial_number: Option<String>,
-    pub product_key: Option<String>,
+    pub device_ref: Option<Box<str>>,
+    /// `serialNumber` and `productKey` to echo.
+    pub text: DeviceText,
     pub outcome: Outcome,
 }
 
@@ -193,14 +194,12 @@ mod tests {
         let entries = vec![
             JobEntry {
                 device_ref: None,
-                serial_number: Some("S1".into()),
-                product_key: None,
+                text: DeviceText::new([Some("S1"), None, None, None]),
                 outcome: Outcome::Succeeded(DeviceId::new()),
             },
             JobEntry {
                 device_ref: None,
-                serial_number: None,
-                product_key: Some("P2".into()),
+                text: DeviceText::new([None, Some("P2"), None, None]),
                 outcome: Outcome::Failed(DeviceError::AssignedToOtherTenant),
             },
         ];

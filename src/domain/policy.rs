@@ -183,7 +183,8 @@ mod tests {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Assignment {
     current: Option<PolicyId>,
-    scheduled: Option<(Timestamp, Option<PolicyId>)>,
+    // Boxed: most devices never have a pending change, and every registered device carries one.
+    scheduled: Option<Box<(Timestamp, Option<PolicyId>)>>,
 }
 
 impl Assignment {
@@ -196,15 +197,15 @@ impl Assignment {
 
     /// The policy assigned at `now`.
     pub fn at(&self, now: Timestamp) -> Option<PolicyId> {
-        match self.scheduled {
-            Some((from, policy)) if from <= now => policy,
+        match self.scheduled.as_deref() {
+            Some(&(from, policy)) if from <= now => policy,
             _ => self.current,
         }
     }
 
     /// Folds a scheduled change that has taken effect into the current one.
     fn settle(&mut self, now: Timestamp) {
-        if let Some((from, policy)) = self.scheduled
+        if let Some(&(from, policy)) = self.scheduled.as_deref()
             && from <= now
         {
             self.current = policy;
@@ -216,7 +217,7 @@ impl Assignment {
     /// pending one.
     pub fn schedule(&mut self, policy: Option<PolicyId>, from: Timestamp, now: Timestamp) {
         self.settle(now);
-        self.scheduled = Some((from, policy));
+        self.scheduled = Some(Box::new((from, policy)));
     }
 
     /// Assigns `policy` (or none) at once, replacing anything pending.
@@ -227,14 +228,17 @@ impl Assignment {
 
     /// The assignment as a (current, scheduled) pair, for export.
     pub fn parts(&self) -> (Option<PolicyId>, Option<(Timestamp, Option<PolicyId>)>) {
-        (self.current, self.scheduled)
+        (self.current, self.scheduled.as_deref().copied())
     }
 
     pub fn from_parts(
         current: Option<PolicyId>,
         scheduled: Option<(Timestamp, Option<PolicyId>)>,
     ) -> Self {
-        Self { current, scheduled }
+        Self {
+            current,
+            scheduled: scheduled.map(Box::new),
+        }
     }
 }
 
@@ -269,10 +273,10 @@ impl Assignment {
         if self.current == Some(policy) {
             self.current = None;
         }
-        if let Some((from, Some(p))) = self.scheduled
-            && p == policy
+        if let Some(pending) = self.scheduled.as_deref_mut()
+            && pending.1 == Some(policy)
         {
-            self.scheduled = Some((from, None));
+            pending.1 = None;
         }
     }
 }

@@ -38,7 +38,7 @@ pub fn decide(
                 // Unreachable after validation; a failure is still the safe answer.
                 return Decision::Fail(DeviceError::InvalidHardwareHash);
             };
-            if !seen.insert(identity.clone()) {
+            if !seen.insert(identity) {
                 return Decision::Fail(DeviceError::Duplicated);
             }
             match owner_of(&identity) {
@@ -58,7 +58,8 @@ mod tests {
 
     fn hash_only(h: &str) -> DeviceSubmission {
         DeviceSubmission {
-            hardware_hash: present(Some(h.into())),
+            hardware_hash: present(Some(h.into()))
+                .map(|h| crate::domain::device::HardwareHash::of(&h)),
             ..Default::default()
         }
     }

@@ -69,18 +69,18 @@ impl<'a> BatchUploadDetails<'a> {
             .map(|entry| {
                 // Policy updates echo the device id they were given; uploads reveal the new id
                 // once the job is terminal.
+                let echoed = entry.device_ref.as_deref().map(str::to_owned);
                 let (device_id, error) = match (terminal, entry.outcome) {
-                    (false, _) => (entry.device_ref.clone(), None),
-                    (true, Outcome::Succeeded(id)) => (
-                        entry.device_ref.clone().or_else(|| Some(id.to_string())),
-                        None,
-                    ),
-                    (true, Outcome::Failed(e)) => (entry.device_ref.clone(), Some(e)),
+                    (false, _) => (echoed, None),
+                    (true, Outcome::Succeeded(id)) => {
+                        (echoed.or_else(|| Some(id.to_string())), None)
+                    }
+                    (true, Outcome::Failed(e)) => (echoed, Some(e)),
                 };
                 DeviceUploadDetails {
                     device_id,
-                    serial_number: entry.serial_number.as_deref(),
-                    product_key: entry.product_key.as_deref(),
+                    serial_number: entry.text.serial_number(),
+                    product_key: entry.text.product_key(),
                     status: job.entry_status_at(entry, now).as_str(),
                     error_code: error.map(|e| e.code()),
                     error_description: error.map(|e| e.description()),

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::domain::device::{
-    ACCEPTED_COMBINATIONS, DeviceSubmission, devices_without_identifiers, present,
+    ACCEPTED_COMBINATIONS, DeviceSubmission, HardwareHash, MAX_FIELD_CHARS,
+    devices_without_identifiers, present,
 };
 use crate::domain::ids::BatchId;
 use crate::domain::policy::{PolicyCategory, PolicyFields, PolicySetting, dedup_settings};
@@ -84,9 +85,24 @@ pub fn as_array<'a>(v: &'a Value, path: &str, what: &str) -> Result<&'a Vec<Valu
 /// `UploadedDate`, `AllowedOperations`, `Attributes`, `deviceBatchId` and others are ignored.
 pub fn device(v: &Value, path: &str) -> Result<DeviceSubmission, ApiError> {
     let obj = as_object(v, path, "a Device object")?;
-    let field = |key| opt_string(obj, path, key).map(present);
+    let field = |key| {
+        let value = opt_string(obj, path, key).map(present)?;
+        match &value {
+            Some(text) if text.chars().count() > MAX_FIELD_CHARS => Err(ApiError::invalid_input(
+                &join(path, key),
+                &format!(
+                    "must be at most {MAX_FIELD_CHARS} characters (got {}).",
+                    text.chars().count()
+                ),
+            )),
+            _ => Ok(value),
+        }
+    };
     Ok(DeviceSubmission {
-        hardware_hash: field("hardwareHash")?,
+        // The hash is only digested, never kept, so its length is bounded by --max-body alone.
+        hardware_hash: opt_string(obj, path, "hardwareHash")
+            .map(present)?
+            .map(|h| HardwareHash::of(&h)),
         product_key: field("productKey")?,
         serial_number: field("serialNumber")?,
         oem_manufacturer_name: field("oemManufacturerName")?,
@@ -379,7 +395,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(batch.as_str(), "B1");
-        assert_eq!(devices[0].hardware_hash.as_deref(), Some("H"));
+        assert_eq!(devices[0].hardware_hash, Some(HardwareHash::of("H")));
         assert_eq!(devices[0].serial_number.as_deref(), Some("S"));
     }
 
@@ -413,6 +429,14 @@ mod tests {
                 .description
                 .contains("serialNumber + oemManufacturerName + modelName")
         );
+    }
+
+    #[test]
+    fn identifier_fields_are_bounded_but_hashes_are_not() {
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        let err = devices_to_add(&json!([{"productKey": "P", "modelName": long}])).unwrap_err();
+        assert_eq!(err.body.data, vec!["[0].modelName".to_owned()]);
+        assert!(devices_to_add(&json!([{"hardwareHash": "h".repeat(10_000)}])).is_ok());
     }
 
     #[test]

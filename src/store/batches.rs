@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use super::{Batch, DeviceRecord, State, Store};
+use super::{Batch, Customer, DeviceRecord, Group, State, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
-use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::ids::{BatchId, CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{Job, JobEntry, Outcome};
 use crate::domain::policy::Assignment;
 use crate::domain::timestamp::Timestamp;
@@ -33,8 +33,8 @@ pub struct DeviceView {
     pub uploaded_at: Timestamp,
 }
 
-/// Where a page of a batch's devices resumes: after the device with sequence `after`, in the
-/// state generation `epoch`.
+/// Where a page of a batch's devices resumes: after position `after` in the batch's upload
+/// order, in the state generation `epoch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     pub epoch: u64,
@@ -58,26 +58,22 @@ impl Store {
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
         let mut state = self.write();
-        let key = batch.key().clone();
         let existing = state
             .customers
             .get(&customer)
-            .and_then(|c| c.batches.get(&key));
-        if let Some(existing) = existing {
+            .and_then(|c| c.batch(batch.as_str()));
+        if let Some((_, existing)) = existing {
             return Err(Error::BatchAlreadyExists(existing.id.to_string()));
         }
         let cust = state.customers.entry(customer).or_default();
-        cust.batch_order.push(key.clone());
-        cust.batches.insert(
-            key.clone(),
-            Batch {
-                id: batch,
-                created_at: now,
-                devices: Vec::new(),
-                next_seq: 0,
-            },
-        );
-        Ok(self.accept_upload(&mut state, customer, &key, devices, now))
+        let slot = cust.batches.len() as u32;
+        cust.batch_index.insert(batch.key().clone(), slot);
+        cust.batches.push(Batch {
+            id: batch,
+            created_at: now,
+            devices: Vec::new(),
+        });
+        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
     }
 
     /// Adds a job uploading `devices` into an existing batch.
@@ -89,15 +85,13 @@ impl Store {
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
         let mut state = self.write();
-        let key = BatchKey::of(batch);
-        let known = state
+        let slot = state
             .customers
             .get(&customer)
-            .is_some_and(|c| c.batches.contains_key(&key));
-        if !known {
-            return Err(Error::BatchNotFound(batch.to_owned()));
-        }
-        Ok(self.accept_upload(&mut state, customer, &key, devices, now))
+            .and_then(|c| c.batch(batch))
+            .map(|(slot, _)| slot)
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
     }
 
     /// Decides every device's outcome now and registers the new ones, all under one lock, so
@@ -106,7 +100,7 @@ impl Store {
         &self,
         state: &mut State,
         customer: CustomerId,
-        batch: &BatchKey,
+        batch: u32,
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> TrackingId {
@@ -116,49 +110,40 @@ impl Store {
             ..
         } = state;
         let decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
-            identities.get(i).copied()
+            identities.owner(i)
         });
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let cust = customers.entry(customer).or_default();
+        let group = cust.add_group(Group {
+            uploaded_at: now,
+            listed_from: schedule.completed_at,
+        });
+        cust.devices.reserve(devices.len());
         let mut entries = Vec::with_capacity(devices.len());
-        let mut new_ids = Vec::new();
-        for (device, decision) in devices.into_iter().zip(decisions) {
+        for (device, decision) in devices.iter().zip(decisions) {
+            let text = device.text();
             let outcome = match decision {
                 Decision::Fail(error) => Outcome::Failed(error),
                 Decision::Register(identity) => {
                     let id = DeviceId::new();
-                    identities.insert(identity.clone(), customer);
-                    cust.devices.insert(
+                    identities.insert(identity, customer);
+                    cust.insert_device(DeviceRecord {
                         id,
-                        DeviceRecord {
-                            id,
-                            batch: batch.clone(),
-                            identity,
-                            serial_number: device.serial_number.clone(),
-                            product_key: device.product_key.clone(),
-                            oem_manufacturer_name: device.oem_manufacturer_name,
-                            model_name: device.model_name,
-                            uploaded_at: now,
-                            listed_from: schedule.completed_at,
-                            assignment: Assignment::default(),
-                        },
-                    );
-                    new_ids.push(id);
+                        identity,
+                        hashed: device.hardware_hash.is_some(),
+                        text: text.clone(),
+                        batch,
+                        group,
+                        assignment: Assignment::default(),
+                    });
                     Outcome::Succeeded(id)
                 }
             };
             entries.push(JobEntry {
                 device_ref: None,
-                serial_number: device.serial_number,
-                product_key: device.product_key,
+                text,
                 outcome,
             });
-        }
-        if let Some(b) = cust.batches.get_mut(batch) {
-            for id in new_ids {
-                b.devices.push((b.next_seq, id));
-                b.next_seq += 1;
-            }
         }
         let job = Job {
             entries,
@@ -175,22 +160,23 @@ impl Store {
         let Some(cust) = state.customers.get(&customer) else {
             return Vec::new();
         };
-        cust.batch_order
+        cust.batches
             .iter()
-            .filter_map(|key| cust.batches.get(key))
             .map(|b| BatchView {
                 id: b.id.clone(),
                 created_at: b.created_at,
                 devices_count: b
                     .devices
                     .iter()
-                    .filter(|(_, id)| cust.devices.get(id).is_some_and(|d| d.is_listed(now)))
+                    .filter_map(|slot| cust.device(*slot))
+                    .filter(|d| cust.is_listed(d, now))
                     .count(),
             })
             .collect()
     }
 
-    /// Up to `limit` listed devices of a batch in upload order, resuming after `cursor`.
+    /// Up to `limit` listed devices of a batch in upload order, resuming after `cursor`. Seeking
+    /// is by position, so any page costs the same.
     pub fn list_devices(
         &self,
         customer: CustomerId,
@@ -200,30 +186,28 @@ impl Store {
         now: Timestamp,
     ) -> Result<DevicePage, Error> {
         let state = self.state();
-        let cust = state
+        let (cust, b) = state
             .customers
             .get(&customer)
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
-        let b = cust
-            .batches
-            .get(&BatchKey::of(batch))
+            .and_then(|c| Some((c, c.batch(batch)?.1)))
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
         let start = match cursor {
             None => 0,
-            Some(c) if c.epoch == state.epoch && c.after < b.next_seq => {
-                b.devices.partition_point(|(seq, _)| *seq <= c.after)
+            Some(c) if c.epoch == state.epoch && c.after < b.devices.len() as u64 => {
+                c.after as usize + 1
             }
             Some(_) => return Err(Error::StaleContinuationToken),
         };
         let mut listed = b.devices[start..]
             .iter()
-            .filter_map(|(seq, id)| Some((*seq, cust.devices.get(id)?)))
-            .filter(|(_, d)| d.is_listed(now));
+            .enumerate()
+            .filter_map(|(i, slot)| Some((start + i, cust.device(*slot)?)))
+            .filter(|(_, d)| cust.is_listed(d, now));
         let mut devices = Vec::with_capacity(limit.min(b.devices.len()));
         let mut last = None;
-        for (seq, d) in listed.by_ref().take(limit) {
+        for (position, d) in listed.by_ref().take(limit) {
             devices.push(cust.view(d, now));
-            last = Some(seq);
+            last = Some(position as u64);
         }
         let next = match (last, listed.next()) {
             (Some(after), Some(_)) => Some(Cursor {
@@ -249,7 +233,7 @@ impl Store {
             .customers
             .get_mut(&customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
-        let id = cust.listed_device_in(batch, device, now)?;
+        let slot = cust.listed_device_in(batch, device, now)?;
         if let Some(policy) = policy {
             let policy = match policy {
                 None => None,
@@ -259,13 +243,12 @@ impl Store {
                         .ok_or(Error::PolicyNotFound(raw))?,
                 ),
             };
-            if let Some(d) = cust.devices.get_mut(&id) {
+            if let Some(Some(d)) = cust.devices.get_mut(slot as usize) {
                 d.assignment.set(policy);
             }
         }
         let d = cust
-            .devices
-            .get(&id)
+            .device(slot)
             .ok_or_else(|| Error::DeviceNotFound(device.to_owned()))?;
         Ok(cust.view(d, now))
     }
@@ -287,53 +270,44 @@ impl Store {
         let cust = customers
             .get_mut(&customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
-        let id = cust.listed_device_in(batch, device, now)?;
-        if let Some(record) = cust.devices.remove(&id) {
-            if identities.get(&record.identity) == Some(&customer) {
+        let slot = cust.listed_device_in(batch, device, now)?;
+        if let Some(record) = cust.devices.get_mut(slot as usize).and_then(Option::take) {
+            cust.device_index.remove(&record.id);
+            if identities.owner(&record.identity) == Some(customer) {
                 identities.remove(&record.identity);
-            }
-            if let Some(b) = cust.batches.get_mut(&record.batch)
-                && let Some(at) = b.devices.iter().position(|(_, d)| *d == id)
-            {
-                b.devices.remove(at);
             }
         }
         Ok(())
     }
 }
 
-impl super::Customer {
-    /// The id of a device listed in `batch` at `now`, else the matching 404.
-    fn listed_device_in(
-        &self,
-        batch: &str,
-        device: &str,
-        now: Timestamp,
-    ) -> Result<DeviceId, Error> {
-        let key = BatchKey::of(batch);
-        if !self.batches.contains_key(&key) {
-            return Err(Error::BatchNotFound(batch.to_owned()));
-        }
+impl Customer {
+    /// The slot of a device listed in `batch` at `now`, else the matching 404.
+    fn listed_device_in(&self, batch: &str, device: &str, now: Timestamp) -> Result<u32, Error> {
+        let (batch_slot, _) = self
+            .batch(batch)
+            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
         DeviceId::parse(device)
-            .and_then(|id| self.devices.get(&id))
-            .filter(|d| d.batch == key && d.is_listed(now))
-            .map(|d| d.id)
+            .and_then(|id| self.device_by_id(id))
+            .filter(|(_, d)| d.batch == batch_slot && self.is_listed(d, now))
+            .map(|(slot, _)| slot)
             .ok_or_else(|| Error::DeviceNotFound(device.to_owned()))
     }
 
     fn view(&self, d: &DeviceRecord, now: Timestamp) -> DeviceView {
+        let text = &d.text;
         DeviceView {
             id: d.id,
-            serial_number: d.serial_number.clone(),
-            product_key: d.product_key.clone(),
-            model_name: d.model_name.clone(),
-            oem_manufacturer_name: d.oem_manufacturer_name.clone(),
+            serial_number: text.serial_number().map(str::to_owned),
+            product_key: text.product_key().map(str::to_owned),
+            model_name: text.model_name().map(str::to_owned),
+            oem_manufacturer_name: text.oem_manufacturer_name().map(str::to_owned),
             policy_name: d
                 .assignment
                 .at(now)
                 .and_then(|p| self.policies.get(&p))
                 .map(|p| p.fields.name.clone()),
-            uploaded_at: d.uploaded_at,
+            uploaded_at: self.group(d).uploaded_at,
         }
     }
 }

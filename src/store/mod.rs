@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use uuid::Uuid;
 
 use crate::domain::Error;
-use crate::domain::device::Identity;
+use crate::domain::device::{DeviceText, Identity};
 use crate::domain::fault::{Effect, FaultRule};
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{Job, Timings};
@@ -72,7 +72,44 @@ struct State {
     epoch: u64,
     customers: HashMap<CustomerId, Customer>,
     /// Every registered device identity and the customer (tenant) that holds it.
-    identities: HashMap<Identity, CustomerId>,
+    identities: Identities,
+}
+
+/// Registered identities and their owners. Owners are interned as `u32`, which halves the size
+/// of the largest map in the emulator (one entry per registered device).
+#[derive(Debug, Default)]
+struct Identities {
+    owners: HashMap<Identity, u32>,
+    tenants: Vec<CustomerId>,
+    tenant_index: HashMap<CustomerId, u32>,
+}
+
+impl Identities {
+    fn owner(&self, identity: &Identity) -> Option<CustomerId> {
+        let t = *self.owners.get(identity)?;
+        self.tenants.get(t as usize).copied()
+    }
+
+    fn contains(&self, identity: &Identity) -> bool {
+        self.owners.contains_key(identity)
+    }
+
+    fn insert(&mut self, identity: Identity, owner: CustomerId) {
+        let t = match self.tenant_index.get(&owner) {
+            Some(t) => *t,
+            None => {
+                let t = self.tenants.len() as u32;
+                self.tenants.push(owner);
+                self.tenant_index.insert(owner, t);
+                t
+            }
+        };
+        self.owners.insert(identity, t);
+    }
+
+    fn remove(&mut self, identity: &Identity) {
+        self.owners.remove(identity);
+    }
 }
 
 impl State {
@@ -80,7 +117,7 @@ impl State {
         Self {
             epoch: rand_epoch(),
             customers: HashMap::new(),
-            identities: HashMap::new(),
+            identities: Identities::default(),
         }
     }
 }
@@ -90,12 +127,16 @@ fn rand_epoch() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().1
 }
 
+/// One customer's data. Devices live in a slab addressed by `u32` slots: batches list slots,
+/// and a deleted device leaves an empty slot behind, so positions in a batch never shift.
 #[derive(Debug, Default)]
 struct Customer {
-    batches: HashMap<BatchKey, Batch>,
-    /// Batch keys in creation order, for listing.
-    batch_order: Vec<BatchKey>,
-    devices: HashMap<DeviceId, DeviceRecord>,
+    batches: Vec<Batch>,
+    batch_index: HashMap<BatchKey, u32>,
+    devices: Vec<Option<DeviceRecord>>,
+    device_index: HashMap<DeviceId, u32>,
+    /// Upload times shared by the devices of one upload.
+    groups: Vec<Group>,
     jobs: HashMap<TrackingId, Arc<Job>>,
     policies: HashMap<PolicyId, Policy>,
     /// Policy ids in creation order, for listing.
@@ -104,48 +145,97 @@ struct Customer {
     foreign: Vec<ForeignDevice>,
 }
 
-/// A device seeded as "registered to another tenant": uploads of it answer 808.
-#[derive(Debug, Clone)]
-struct ForeignDevice {
-    batch: BatchKey,
-    tenant: CustomerId,
-    identity: Identity,
-    serial_number: Option<String>,
-    product_key: Option<String>,
-    oem_manufacturer_name: Option<String>,
-    model_name: Option<String>,
+impl Customer {
+    fn batch(&self, name: &str) -> Option<(u32, &Batch)> {
+        let slot = *self.batch_index.get(&BatchKey::of(name))?;
+        Some((slot, self.batches.get(slot as usize)?))
+    }
+
+    fn device(&self, slot: u32) -> Option<&DeviceRecord> {
+        self.devices.get(slot as usize)?.as_ref()
+    }
+
+    fn device_by_id(&self, id: DeviceId) -> Option<(u32, &DeviceRecord)> {
+        let slot = *self.device_index.get(&id)?;
+        Some((slot, self.device(slot)?))
+    }
+
+    fn group(&self, d: &DeviceRecord) -> Group {
+        self.groups
+            .get(d.group as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn is_listed(&self, d: &DeviceRecord, now: Timestamp) -> bool {
+        self.group(d).listed_from <= now
+    }
+
+    fn add_group(&mut self, group: Group) -> u32 {
+        if self.groups.last() == Some(&group) {
+            return (self.groups.len() - 1) as u32;
+        }
+        self.groups.push(group);
+        (self.groups.len() - 1) as u32
+    }
+
+    /// Puts a device in the slab, its index and its batch.
+    fn insert_device(&mut self, record: DeviceRecord) {
+        let slot = self.devices.len() as u32;
+        if let Some(b) = self.batches.get_mut(record.batch as usize) {
+            b.devices.push(slot);
+        }
+        self.device_index.insert(record.id, slot);
+        self.devices.push(Some(record));
+    }
 }
 
 #[derive(Debug)]
 struct Batch {
     id: BatchId,
     created_at: Timestamp,
-    /// `(sequence, device)` in upload order. Sequences only grow, so a continuation token that
-    /// holds one finds its place by binary search even after deletions.
-    devices: Vec<(u64, DeviceId)>,
-    next_seq: u64,
+    /// Device slots in upload order; a continuation token holds a position in this list.
+    devices: Vec<u32>,
+}
+
+/// When the devices of one upload were uploaded and when they are listed (their job's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    uploaded_at: Timestamp,
+    listed_from: Timestamp,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        let epoch = Timestamp::from_offset(time::OffsetDateTime::UNIX_EPOCH);
+        Self {
+            uploaded_at: epoch,
+            listed_from: epoch,
+        }
+    }
+}
+
+/// A device seeded as "registered to another tenant": uploads of it answer 808.
+#[derive(Debug, Clone)]
+struct ForeignDevice {
+    batch: BatchKey,
+    tenant: CustomerId,
+    identity: Identity,
+    text: DeviceText,
 }
 
 /// A registered device. It is registered (for 806/808) from acceptance, and listed once the job
-/// that uploaded it is terminal.
+/// that uploaded it is terminal. Kept small: a million of them must fit in a few hundred MiB.
 #[derive(Debug, Clone)]
 struct DeviceRecord {
     id: DeviceId,
-    batch: BatchKey,
     identity: Identity,
-    serial_number: Option<String>,
-    product_key: Option<String>,
-    oem_manufacturer_name: Option<String>,
-    model_name: Option<String>,
-    uploaded_at: Timestamp,
-    listed_from: Timestamp,
+    /// Whether `identity` is a hardware hash's digest (exported as `hardwareHashDigest`).
+    hashed: bool,
+    text: DeviceText,
+    batch: u32,
+    group: u32,
     assignment: Assignment,
-}
-
-impl DeviceRecord {
-    fn is_listed(&self, now: Timestamp) -> bool {
-        self.listed_from <= now
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,7 +287,7 @@ impl Store {
         {
             let mut state = self.write();
             if let Some(cust) = state.customers.remove(&customer) {
-                for d in cust.devices.values() {
+                for d in cust.devices.iter().flatten() {
                     state.identities.remove(&d.identity);
                 }
                 for f in &cust.foreign {

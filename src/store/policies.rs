@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Customer, Store};
 use crate::domain::Error;
+use crate::domain::device::DeviceText;
 use crate::domain::ids::{CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::{Policy, PolicyCategory, PolicyFields};
@@ -29,7 +30,12 @@ pub struct PolicyUpdate {
 impl Customer {
     fn assigned_counts(&self, now: Timestamp) -> HashMap<PolicyId, usize> {
         let mut counts = HashMap::new();
-        for d in self.devices.values().filter(|d| d.is_listed(now)) {
+        for d in self
+            .devices
+            .iter()
+            .flatten()
+            .filter(|d| self.is_listed(d, now))
+        {
             if let Some(p) = d.assignment.at(now) {
                 *counts.entry(p).or_insert(0) += 1;
             }
@@ -41,8 +47,9 @@ impl Customer {
         let policy = self.policies.get(&id)?.clone();
         let devices_assigned = self
             .devices
-            .values()
-            .filter(|d| d.is_listed(now) && d.assignment.at(now) == Some(id))
+            .iter()
+            .flatten()
+            .filter(|d| self.is_listed(d, now) && d.assignment.at(now) == Some(id))
             .count();
         Some(PolicyView {
             policy,
@@ -130,7 +137,7 @@ impl Store {
         let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
         cust.policies.remove(&id).ok_or_else(not_found)?;
         cust.policy_order.retain(|p| *p != id);
-        for d in cust.devices.values_mut() {
+        for d in cust.devices.iter_mut().flatten() {
             d.assignment.forget(id, now);
         }
         Ok(())
@@ -150,8 +157,9 @@ impl Store {
         let entries = updates
             .into_iter()
             .map(|update| {
-                let device =
-                    DeviceId::parse(&update.device).filter(|id| cust.devices.contains_key(id));
+                let slot = DeviceId::parse(&update.device)
+                    .and_then(|id| cust.device_by_id(id))
+                    .map(|(slot, _)| slot);
                 let policy = match &update.policy {
                     None => Ok(None),
                     Some(raw) => PolicyId::parse(raw)
@@ -159,27 +167,23 @@ impl Store {
                         .map(Some)
                         .ok_or(DeviceError::PolicyNotFound),
                 };
-                let record = device.and_then(|id| cust.devices.get_mut(&id));
-                let (outcome, serial_number, product_key) = match (record, policy) {
-                    (None, _) => (Outcome::Failed(DeviceError::DeviceNotFound), None, None),
-                    (Some(d), Err(e)) => (
-                        Outcome::Failed(e),
-                        d.serial_number.clone(),
-                        d.product_key.clone(),
+                let record = slot
+                    .and_then(|s| cust.devices.get_mut(s as usize))
+                    .and_then(Option::as_mut);
+                let (outcome, text) = match (record, policy) {
+                    (None, _) => (
+                        Outcome::Failed(DeviceError::DeviceNotFound),
+                        DeviceText::default(),
                     ),
+                    (Some(d), Err(e)) => (Outcome::Failed(e), d.text.clone()),
                     (Some(d), Ok(policy)) => {
                         d.assignment.schedule(policy, schedule.completed_at, now);
-                        (
-                            Outcome::Succeeded(d.id),
-                            d.serial_number.clone(),
-                            d.product_key.clone(),
-                        )
+                        (Outcome::Succeeded(d.id), d.text.clone())
                     }
                 };
                 JobEntry {
-                    device_ref: Some(update.device),
-                    serial_number,
-                    product_key,
+                    device_ref: Some(update.device.into_boxed_str()),
+                    text,
                     outcome,
                 }
             })

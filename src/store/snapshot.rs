@@ -8,16 +8,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Batch, ForeignDevice, State, Store};
-use crate::domain::device::{ACCEPTED_COMBINATIONS, DeviceSubmission, Identity, present};
+use super::{Batch, Customer, DeviceRecord, ForeignDevice, Group, State, Store};
+use crate::domain::device::{
+    ACCEPTED_COMBINATIONS, DeviceSubmission, DeviceText, HardwareHash, Identity, MAX_FIELD_CHARS,
+    present,
+};
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::{
     Assignment, Policy, PolicyCategory, PolicyFields, PolicySetting, dedup_settings,
 };
 use crate::domain::timestamp::Timestamp;
-
-use super::DeviceRecord;
 
 /// The document version this emulator writes and reads.
 pub const VERSION: u32 = 1;
@@ -192,21 +193,28 @@ fn guid<T: From<Uuid>>(raw: &str, path: &str) -> Result<T, SeedError> {
         .or_else(|_| fail(path, format!("must be a GUID, got `{raw}`.")))
 }
 
-fn digest(raw: &str, path: &str) -> Result<u128, SeedError> {
-    let hex = raw.trim();
-    if hex.len() == 32
-        && let Ok(v) = u128::from_str_radix(hex, 16)
-    {
-        return Ok(v);
-    }
-    fail(path, format!("must be 32 hexadecimal digits, got `{raw}`."))
+fn digest(raw: &str, path: &str) -> Result<Identity, SeedError> {
+    Identity::from_hex(raw).map_or_else(
+        || fail(path, format!("must be 32 hexadecimal digits, got `{raw}`.")),
+        Ok,
+    )
+}
+
+/// A device of the document, checked; its batch slot and upload group are given when applied.
+struct PlannedDevice {
+    id: DeviceId,
+    identity: Identity,
+    hashed: bool,
+    text: DeviceText,
+    group: Group,
+    assignment: Assignment,
 }
 
 /// Everything one customer's entry adds, checked and ready to apply.
 struct CustomerPlan {
     id: CustomerId,
     policies: Vec<Policy>,
-    batches: Vec<(Batch, Vec<DeviceRecord>)>,
+    batches: Vec<(Batch, Vec<PlannedDevice>)>,
     foreign: Vec<ForeignDevice>,
     jobs: Vec<Job>,
 }
@@ -241,10 +249,10 @@ impl Planner<'_> {
             policies.push(policy);
         }
         let mut batch_keys: HashSet<BatchKey> = existing
-            .map(|c| c.batches.keys().cloned().collect())
+            .map(|c| c.batch_index.keys().cloned().collect())
             .unwrap_or_default();
         let mut device_ids: HashSet<DeviceId> = existing
-            .map(|c| c.devices.keys().copied().collect())
+            .map(|c| c.device_index.keys().copied().collect())
             .unwrap_or_default();
         let (mut batches, mut foreign) = (Vec::new(), Vec::new());
         for (k, b) in doc.batches.iter().enumerate() {
@@ -262,11 +270,10 @@ impl Planner<'_> {
                 self.now,
                 &format!("{bpath}.creationDate"),
             )?;
-            let mut batch = Batch {
+            let batch = Batch {
                 id: batch_id,
                 created_at,
                 devices: Vec::new(),
-                next_seq: 0,
             };
             let mut records = Vec::new();
             for (m, d) in b.devices.iter().enumerate() {
@@ -279,8 +286,7 @@ impl Planner<'_> {
                                 format!("device `{}` already exists.", record.id),
                             );
                         }
-                        batch.devices.push((batch.next_seq, record.id));
-                        batch.next_seq += 1;
+
                         records.push(*record);
                     }
                     Planned::Foreign(f) => foreign.push(*f),
@@ -378,8 +384,24 @@ impl Planner<'_> {
         batch: &BatchKey,
         policies: &HashSet<PolicyId>,
     ) -> Result<Planned, SeedError> {
+        for (name, value) in [
+            ("productKey", &d.product_key),
+            ("serialNumber", &d.serial_number),
+            ("oemManufacturerName", &d.oem_manufacturer_name),
+            ("modelName", &d.model_name),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_FIELD_CHARS)
+            {
+                return fail(
+                    format!("{path}.{name}"),
+                    format!("must be at most {MAX_FIELD_CHARS} characters."),
+                );
+            }
+        }
         let submission = DeviceSubmission {
-            hardware_hash: present(d.hardware_hash.clone()),
+            hardware_hash: present(d.hardware_hash.clone()).map(|h| HardwareHash::of(&h)),
             product_key: present(d.product_key.clone()),
             serial_number: present(d.serial_number.clone()),
             oem_manufacturer_name: present(d.oem_manufacturer_name.clone()),
@@ -392,9 +414,7 @@ impl Planner<'_> {
                     "give `hardwareHash` or `hardwareHashDigest`, not both.",
                 );
             }
-            (Some(raw), None) => {
-                Identity::HardwareHash(digest(raw, &format!("{path}.hardwareHashDigest"))?)
-            }
+            (Some(raw), None) => digest(raw, &format!("{path}.hardwareHashDigest"))?,
             (None, _) => match submission.identity() {
                 Some(identity) => identity,
                 None => {
@@ -408,9 +428,7 @@ impl Planner<'_> {
                 }
             },
         };
-        if self.state.identities.contains_key(&identity)
-            || !self.identities.insert(identity.clone())
-        {
+        if self.state.identities.contains(&identity) || !self.identities.insert(identity) {
             return fail(
                 path,
                 "is already registered (the same hardware hash, product key or serial/manufacturer/model).",
@@ -439,10 +457,7 @@ impl Planner<'_> {
                     batch: batch.clone(),
                     tenant,
                     identity,
-                    serial_number: submission.serial_number,
-                    product_key: submission.product_key,
-                    oem_manufacturer_name: submission.oem_manufacturer_name,
-                    model_name: submission.model_name,
+                    text: submission.text(),
                 })));
             }
             other => {
@@ -498,23 +513,22 @@ impl Planner<'_> {
             uploaded_at,
             &format!("{path}.listedFrom"),
         )?;
-        Ok(Planned::Registered(Box::new(DeviceRecord {
+        Ok(Planned::Registered(Box::new(PlannedDevice {
             id,
-            batch: batch.clone(),
             identity,
-            serial_number: submission.serial_number,
-            product_key: submission.product_key,
-            oem_manufacturer_name: submission.oem_manufacturer_name,
-            model_name: submission.model_name,
-            uploaded_at,
-            listed_from,
+            hashed: d.hardware_hash_digest.is_some() || submission.hardware_hash.is_some(),
+            text: submission.text(),
+            group: Group {
+                uploaded_at,
+                listed_from,
+            },
             assignment: Assignment::from_parts(current, scheduled),
         })))
     }
 }
 
 enum Planned {
-    Registered(Box<DeviceRecord>),
+    Registered(Box<PlannedDevice>),
     Foreign(Box<ForeignDevice>),
 }
 
@@ -544,9 +558,13 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
                 }
             };
             Ok(JobEntry {
-                device_ref: e.device_ref.clone(),
-                serial_number: e.serial_number.clone(),
-                product_key: e.product_key.clone(),
+                device_ref: e.device_ref.as_deref().map(Box::from),
+                text: DeviceText::new([
+                    e.serial_number.as_deref(),
+                    e.product_key.as_deref(),
+                    None,
+                    None,
+                ]),
                 outcome,
             })
         })
@@ -610,21 +628,30 @@ impl Store {
             summary.batches += plan.batches.len();
             for (batch, records) in plan.batches {
                 summary.devices += records.len();
-                let key = batch.id.key().clone();
+                let slot = cust.batches.len() as u32;
+                cust.batch_index.insert(batch.id.key().clone(), slot);
+                cust.batches.push(batch);
                 for r in records {
-                    identities.insert(r.identity.clone(), plan.id);
-                    cust.devices.insert(r.id, r);
+                    identities.insert(r.identity, plan.id);
+                    let group = cust.add_group(r.group);
+                    cust.insert_device(DeviceRecord {
+                        id: r.id,
+                        identity: r.identity,
+                        hashed: r.hashed,
+                        text: r.text,
+                        batch: slot,
+                        group,
+                        assignment: r.assignment,
+                    });
                 }
-                cust.batch_order.push(key.clone());
-                cust.batches.insert(key, batch);
             }
             summary.devices += plan.foreign.len();
             for f in plan.foreign {
-                identities.insert(f.identity.clone(), f.tenant);
+                identities.insert(f.identity, f.tenant);
                 cust.foreign.push(f);
             }
             for j in plan.jobs {
-                cust.jobs.insert(j.id, Arc::new(j));
+                cust.jobs.insert(j.id, Arc::new(share_text(cust, j)));
             }
         }
         Ok(summary)
@@ -650,15 +677,14 @@ impl Store {
                     foreign.entry(&f.batch).or_default().push(f);
                 }
                 let batches = c
-                    .batch_order
+                    .batches
                     .iter()
-                    .filter_map(|k| c.batches.get(k))
                     .map(|b| {
                         let mut devices: Vec<DeviceDoc> = b
                             .devices
                             .iter()
-                            .filter_map(|(_, d)| c.devices.get(d))
-                            .map(device_doc)
+                            .filter_map(|slot| c.device(*slot))
+                            .map(|d| device_doc(c, d))
                             .collect();
                         devices.extend(
                             foreign
@@ -709,24 +735,22 @@ fn policy_doc(p: &Policy) -> PolicyDoc {
     }
 }
 
-fn identity_fields(identity: &Identity) -> Option<String> {
-    match identity {
-        Identity::HardwareHash(d) => Some(format!("{d:032x}")),
-        _ => None,
-    }
+fn owned(field: Option<&str>) -> Option<String> {
+    field.map(str::to_owned)
 }
 
-fn device_doc(d: &DeviceRecord) -> DeviceDoc {
+fn device_doc(c: &Customer, d: &DeviceRecord) -> DeviceDoc {
     let (current, scheduled) = d.assignment.parts();
+    let group = c.group(d);
     DeviceDoc {
         id: Some(d.id.to_string()),
-        hardware_hash_digest: identity_fields(&d.identity),
-        product_key: d.product_key.clone(),
-        serial_number: d.serial_number.clone(),
-        oem_manufacturer_name: d.oem_manufacturer_name.clone(),
-        model_name: d.model_name.clone(),
-        uploaded_date: Some(d.uploaded_at.rfc3339()),
-        listed_from: Some(d.listed_from.rfc3339()),
+        hardware_hash_digest: d.hashed.then(|| d.identity.hex()),
+        product_key: owned(d.text.product_key()),
+        serial_number: owned(d.text.serial_number()),
+        oem_manufacturer_name: owned(d.text.oem_manufacturer_name()),
+        model_name: owned(d.text.model_name()),
+        uploaded_date: Some(group.uploaded_at.rfc3339()),
+        listed_from: Some(group.listed_from.rfc3339()),
         policy_id: current.map(|p| p.to_string()),
         scheduled_policy: scheduled.map(|(from, p)| ScheduledDoc {
             from: from.rfc3339(),
@@ -737,16 +761,40 @@ fn device_doc(d: &DeviceRecord) -> DeviceDoc {
 }
 
 fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
+    // A foreign device was seeded with a hash exactly when its identity is not the one its
+    // other fields give.
+    let derived = DeviceSubmission {
+        hardware_hash: None,
+        product_key: owned(f.text.product_key()),
+        serial_number: owned(f.text.serial_number()),
+        oem_manufacturer_name: owned(f.text.oem_manufacturer_name()),
+        model_name: owned(f.text.model_name()),
+    }
+    .identity();
     DeviceDoc {
         status: Some("otherTenant".into()),
         tenant: Some(f.tenant.to_string()),
-        hardware_hash_digest: identity_fields(&f.identity),
-        product_key: f.product_key.clone(),
-        serial_number: f.serial_number.clone(),
-        oem_manufacturer_name: f.oem_manufacturer_name.clone(),
-        model_name: f.model_name.clone(),
+        hardware_hash_digest: (derived != Some(f.identity)).then(|| f.identity.hex()),
+        product_key: owned(f.text.product_key()),
+        serial_number: owned(f.text.serial_number()),
+        oem_manufacturer_name: owned(f.text.oem_manufacturer_name()),
+        model_name: owned(f.text.model_name()),
         ..DeviceDoc::default()
     }
+}
+
+/// Job lines of registered devices share the device's text, as after an upload.
+fn share_text(c: &Customer, mut job: Job) -> Job {
+    for e in &mut job.entries {
+        if let Outcome::Succeeded(id) = e.outcome
+            && let Some((_, d)) = c.device_by_id(id)
+            && d.text.serial_number() == e.text.serial_number()
+            && d.text.product_key() == e.text.product_key()
+        {
+            e.text = d.text.clone();
+        }
+    }
+    job
 }
 
 fn job_doc(j: &Job) -> JobDoc {
@@ -764,9 +812,9 @@ fn job_doc(j: &Job) -> JobDoc {
                     Outcome::Failed(err) => (None, Some(err.code().to_owned())),
                 };
                 JobEntryDoc {
-                    device_ref: e.device_ref.clone(),
-                    serial_number: e.serial_number.clone(),
-                    product_key: e.product_key.clone(),
+                    device_ref: e.device_ref.as_deref().map(str::to_owned),
+                    serial_number: owned(e.text.serial_number()),
+                    product_key: owned(e.text.product_key()),
                     device_id,
                     error_code,
                 }
@@ -798,7 +846,7 @@ mod tests {
             .policy
             .id;
         let hashed = DeviceSubmission {
-            hardware_hash: Some("AAEC".into()),
+            hardware_hash: Some(HardwareHash::of("AAEC")),
             ..Default::default()
         };
         store
