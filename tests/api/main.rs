@@ -4,6 +4,7 @@ mod batches;
 mod concurrency;
 mod devices;
 mod errors;
+mod healthcheck;
 mod helpers;
 mod idempotency;
 mod jobs;
