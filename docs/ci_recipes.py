@@ -70,8 +70,7 @@ def job_status(location):
 
 
 def clean():
-    for method, path in [("POST", "/_emulator/reset"), ("DELETE", "/_emulator/faults"), ("DELETE", "/_emulator/requests")]:
-        expect(f"{method} {path}", call(method, path)[0], 204)
+    expect("POST /_emulator/reset", call("POST", "/_emulator/reset")[0], 204)
 
 
 def main():
@@ -139,8 +138,13 @@ def main():
     journal = expect_json("GET /_emulator/requests after the delete", call("GET", f"/_emulator/requests?customer={CUSTOMER}"), 200)
     expect("the journal after the delete", journal["requests"], [])
 
+    # A full reset also drops the fault rules and the journal.
+    expect("POST /_emulator/faults (before the reset)", call("POST", "/_emulator/faults", rule)[0], 201)
+    pc("GET", "/deviceBatches")
     clean()
-    expect_json("GET /_emulator/faults after the clean-up", call("GET", "/_emulator/faults"), 200, {"faults": []})
+    expect_json("GET /_emulator/faults after a reset", call("GET", "/_emulator/faults"), 200, {"faults": []})
+    journal = expect_json("GET /_emulator/requests after a reset", call("GET", f"/_emulator/requests?customer={CUSTOMER}"), 200)
+    expect("the journal after a reset", journal["requests"], [])
     print("every docs/ci.md recipe answered as documented")
 
 
