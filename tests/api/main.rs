@@ -7,6 +7,7 @@ mod control_faults;
 mod control_state;
 mod devices;
 mod errors;
+mod healthcheck;
 mod helpers;
 mod idempotency;
 mod jobs;
