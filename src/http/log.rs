@@ -26,6 +26,15 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if path == "/_emulator/health" {
+        // A container health check probes every few seconds; its lines would bury the rest.
+        tracing::debug!(
+            http.status = status,
+            latency_ms = format_args!("{latency_ms:.2}"),
+            "{method} {path} {status}"
+        );
+        return response;
+    }
     tracing::info!(
         http.method = %method,
         http.route = %route,
