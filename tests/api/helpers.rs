@@ -1,12 +1,75 @@
-//! `spawn_app()` and typed helpers: a real emulator on 127.0.0.1:0 with a manual clock.
+//! `spawn_app()` and typed helpers: a real emulator on 127.0.0.1:0 with a manual clock. Every
+//! answer a test receives goes through [`SendChecked::send_checked`], which validates it against
+//! the OpenAPI document before the test sees it.
 
+use std::future::Future;
 use std::time::Duration;
 
 use partner_center_emulator::domain::timestamp::Timestamp;
 use partner_center_emulator::{AppState, Clock, Config, serve};
-use reqwest::{Response, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use crate::schema::check_response;
+
+/// A whole answer, read and already checked against the document.
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body as JSON (async like `Response::json`, so call sites read the same).
+    pub async fn json<T: DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
+    }
+
+    pub async fn bytes(self) -> Result<Vec<u8>, std::convert::Infallible> {
+        Ok(self.body)
+    }
+
+    pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.body)
+    }
+}
+
+/// Sends a request, reads the whole answer and validates it against the OpenAPI document: the
+/// documented operation, status, headers and body schema (see `schema::check_response`).
+pub trait SendChecked {
+    fn send_checked(self) -> impl Future<Output = Response> + Send;
+}
+
+impl SendChecked for RequestBuilder {
+    async fn send_checked(self) -> Response {
+        let (client, request) = self.build_split();
+        let request = request.expect("a well-formed request");
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
+        let response = client.execute(request).await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("whole body read").to_vec();
+        check_response(&method, &path, status.as_u16(), &headers, &body);
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
 
 pub const T0: &str = "2026-11-21T10:00:00Z";
 pub const CUSTOMER: &str = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
@@ -54,18 +117,16 @@ impl TestApp {
             .post(self.url(path))
             .header("Authorization", TOKEN)
             .json(body)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
             .header("Authorization", TOKEN)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     /// GETs a path that must answer 200 with JSON.
@@ -87,18 +148,16 @@ impl TestApp {
             .request(method, self.url(path))
             .header("Authorization", TOKEN)
             .json(body)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))
             .header("Authorization", TOKEN)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     /// Uploads devices into a new batch, lets the job finish, and returns the device ids.

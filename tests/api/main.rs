@@ -2,6 +2,7 @@
 
 mod batches;
 mod concurrency;
+mod contract;
 mod devices;
 mod errors;
 mod helpers;
@@ -9,4 +10,5 @@ mod idempotency;
 mod jobs;
 mod paths;
 mod policies;
+mod schema;
 mod seeds;
