@@ -209,9 +209,13 @@ pub fn check_response(method: &str, path: &str, status: u16, headers: &HeaderMap
     if essence == "application/json" {
         check_json_body(&what, &schema, headers, body);
     } else {
-        let text = std::str::from_utf8(body)
-            .unwrap_or_else(|_| panic!("{what}: a `{essence}` body is UTF-8 text"));
-        let problems = errors(&schema, &json!(text));
+        assert_eq!(
+            essence, "application/yaml",
+            "{what}: an unexpected media type"
+        );
+        let value: Value = serde_yaml_ng::from_slice(body)
+            .unwrap_or_else(|e| panic!("{what}: the body is not YAML ({e})"));
+        let problems = errors(&schema, &value);
         assert!(problems.is_empty(), "{what}: {problems:?}");
     }
 }
