@@ -265,3 +265,21 @@ fn every_example_in_the_document_conforms_to_its_schema() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(checked >= 30, "only {checked} examples were checked");
 }
+
+/// Answers reach tests only through `send_checked`, so every one is validated against the
+/// document; reqwest's own `send` would skip that.
+#[test]
+fn integration_tests_receive_answers_only_through_the_document_check() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api");
+    for entry in std::fs::read_dir(dir).expect("tests/api") {
+        let file = entry.expect("a directory entry").path();
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        let bare = text.matches(&[".send", "()"].concat()).count();
+        assert_eq!(
+            bare,
+            0,
+            "{}: use `.send_checked()` (helpers::SendChecked) instead of reqwest's `send()`, so the answer is validated against the OpenAPI document",
+            file.display()
+        );
+    }
+}
