@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::schema::{DOCUMENT, NOT_YET_ROUTED, errors, escape};
+use crate::schema::{DOCUMENT, NOT_YET_ROUTED, check_fault_response, errors, escape};
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
@@ -282,4 +282,26 @@ fn integration_tests_receive_answers_only_through_the_document_check() {
             file.display()
         );
     }
+}
+
+/// Fault answers (control plane) are checked by body shape, not per operation: the gateway's
+/// throttling body for 429, the envelope otherwise. A wrong shape fails.
+#[test]
+fn fault_answers_are_checked_as_throttling_bodies_or_envelopes() {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let throttled =
+        br#"{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."}"#;
+    check_fault_response("POST", "/v1/x", 429, &headers, throttled);
+    let envelope =
+        br#"{"code": 800003, "description": "Injected.", "data": [], "source": "PartnerFD"}"#;
+    headers.insert(
+        "content-type",
+        "application/json; charset=utf-8".parse().unwrap(),
+    );
+    check_fault_response("POST", "/v1/x", 503, &headers, envelope);
+    let wrong = std::panic::catch_unwind(|| {
+        check_fault_response("POST", "/v1/x", 429, &headers, envelope);
+    });
+    assert!(wrong.is_err(), "an envelope is not a throttling body");
 }

@@ -52,22 +52,32 @@ pub trait SendChecked {
     fn send_checked(self) -> impl Future<Output = Response> + Send;
 }
 
-impl SendChecked for RequestBuilder {
-    async fn send_checked(self) -> Response {
-        let (client, request) = self.build_split();
-        let request = request.expect("a well-formed request");
-        let method = request.method().as_str().to_owned();
-        let path = request.url().path().to_owned();
-        let response = client.execute(request).await.expect("request sent");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.expect("whole body read").to_vec();
-        check_response(&method, &path, status.as_u16(), &headers, &body);
+async fn send_and_read(builder: RequestBuilder) -> (String, String, Response) {
+    let (client, request) = builder.build_split();
+    let request = request.expect("a well-formed request");
+    let method = request.method().as_str().to_owned();
+    let path = request.url().path().to_owned();
+    let response = client.execute(request).await.expect("request sent");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("whole body read").to_vec();
+    (
+        method,
+        path,
         Response {
             status,
             headers,
             body,
-        }
+        },
+    )
+}
+
+impl SendChecked for RequestBuilder {
+    async fn send_checked(self) -> Response {
+        let (method, path, response) = send_and_read(self).await;
+        let (status, headers, body) = (&response.status, &response.headers, &response.body);
+        check_response(&method, &path, status.as_u16(), headers, body);
+        response
     }
 }
 

@@ -242,3 +242,25 @@ fn check_json_body(what: &str, schema: &str, headers: &HeaderMap, body: &[u8]) {
         problems.join("\n  ")
     );
 }
+
+/// Checks an answer that a fault rule gave instead of the emulator: the throttling body for a
+/// 429, else the error envelope. Fault statuses are any 400..599, so they are not per operation.
+pub fn check_fault_response(
+    method: &str,
+    path: &str,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let what = format!("{method} {path} → {status}");
+    assert!(
+        (400..600).contains(&status),
+        "{what}: a fault answers 400..599"
+    );
+    let schema = if status == 429 {
+        "/components/schemas/Throttled"
+    } else {
+        "/components/schemas/Error"
+    };
+    check_json_body(&what, schema, headers, body);
+}
