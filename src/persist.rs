@@ -17,25 +17,35 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
     };
-    let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
+    let invalid = |e: String| {
         format!(
             "state file {} is not a valid state document ({e}); refusing to start rather than lose it. \
              Fix or move the file, or start without --state-file.",
             path.display()
         )
-    })?;
-    match doc.version {
-        Some(crate::store::VERSION) => Ok(Some(doc)),
-        Some(v) => Err(format!(
-            "state file {} has version {v}, but this emulator reads version {}; refusing to start.",
-            path.display(),
-            crate::store::VERSION
-        )),
-        None => Err(format!(
-            "state file {} has no version; refusing to start.",
-            path.display()
-        )),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    // The version is read first, so a file from another version says so whatever its shape.
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(crate::store::VERSION) => {}
+        Some(v) => {
+            return Err(format!(
+                "state file {} has version {v}, but this emulator reads version {}; refusing to start.",
+                path.display(),
+                crate::store::VERSION
+            ));
+        }
+        None => {
+            return Err(format!(
+                "state file {} has no version; refusing to start.",
+                path.display()
+            ));
+        }
     }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| invalid(e.to_string()))
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, whole.

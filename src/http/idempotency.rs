@@ -96,7 +96,10 @@ pub async fn idempotent_writes(
 
 fn replay(answer: RecordedAnswer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, answer.body).into_response();
+    // A bare body: `(status, Vec<u8>)` would add `application/octet-stream` to a bodiless 202 or
+    // 204; the recorded `content-type`, when the first answer had one, is restored below.
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() = status;
     for (name, value) in answer.headers {
         if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             response.headers_mut().insert(name, value);

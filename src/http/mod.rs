@@ -15,6 +15,7 @@ mod idempotency;
 mod intercept;
 mod log;
 pub mod normalize;
+pub mod openapi;
 mod paging;
 mod policies;
 mod server;
@@ -86,6 +87,55 @@ impl AppState {
         self.store.export(Some(clock))
     }
 }
+/// Every route [`router`] serves, as `(method, path template)` in the OpenAPI document's spelling
+/// (`HEAD` is implied by `GET`). The contract test (`tests/api/contract.rs`) checks this list
+/// against the document and probes each entry over HTTP, so a route must be listed here when it
+/// is added to a router.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/customers/{customer-id}/deviceBatches"),
+    ("POST", "/v1/customers/{customer-id}/deviceBatches"),
+    (
+        "GET",
+        "/v1/customers/{customer-id}/deviceBatches/{devicebatch-id}/devices",
+    ),
+    (
+        "POST",
+        "/v1/customers/{customer-id}/deviceBatches/{devicebatch-id}/devices",
+    ),
+    (
+        "PUT",
+        "/v1/customers/{customer-id}/deviceBatches/{devicebatch-id}/devices/{device-id}",
+    ),
+    (
+        "DELETE",
+        "/v1/customers/{customer-id}/deviceBatches/{devicebatch-id}/devices/{device-id}",
+    ),
+    ("PATCH", "/v1/customers/{customer-id}/DevicePolicyUpdates"),
+    (
+        "GET",
+        "/v1/customers/{customer-id}/batchJobStatus/{batchtracking-id}",
+    ),
+    ("GET", "/v1/customers/{customer-id}/policies"),
+    ("POST", "/v1/customers/{customer-id}/policies"),
+    ("GET", "/v1/customers/{customer-id}/policies/{policy-id}"),
+    ("PUT", "/v1/customers/{customer-id}/policies/{policy-id}"),
+    ("DELETE", "/v1/customers/{customer-id}/policies/{policy-id}"),
+    ("GET", "/_emulator/health"),
+    ("GET", "/_emulator/openapi.yaml"),
+    ("GET", "/_emulator/openapi.json"),
+    ("GET", "/_emulator/clock"),
+    ("POST", "/_emulator/clock"),
+    ("POST", "/_emulator/clock/advance"),
+    ("POST", "/_emulator/reset"),
+    ("GET", "/_emulator/faults"),
+    ("POST", "/_emulator/faults"),
+    ("DELETE", "/_emulator/faults"),
+    ("DELETE", "/_emulator/faults/{fault-id}"),
+    ("GET", "/_emulator/requests"),
+    ("DELETE", "/_emulator/requests"),
+    ("POST", "/_emulator/seed"),
+    ("GET", "/_emulator/state"),
+];
 
 /// The router: Partner Center routes (bearer auth, idempotent writes) and the control plane.
 pub fn router(state: AppState) -> Router {

@@ -34,7 +34,6 @@ pub struct Document {
     /// The clock when the document was written; read back only when state is restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockDoc>,
-    #[serde(default)]
     pub customers: Vec<CustomerDoc>,
 }
 

@@ -23,9 +23,8 @@ async fn simultaneous_uploads_into_one_batch_lose_no_device() {
                     .post(url)
                     .header("Authorization", TOKEN)
                     .json(&devices)
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_checked()
+                    .await;
                 assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
                 location(&response)
             })

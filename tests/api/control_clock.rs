@@ -74,7 +74,7 @@ async fn the_clock_refuses_to_go_backwards_or_move_when_it_follows_the_system() 
         StatusCode::BAD_REQUEST,
         envelope(
             800002,
-            "Invalid request input: `seconds` must be a finite number of seconds >= 0, got -1.",
+            "Invalid request input: `seconds` must be a number of seconds from 0 to 31536000000 (1000 years), got -1.",
             &["seconds"],
         ),
     )
@@ -206,4 +206,26 @@ async fn a_customer_reset_leaves_other_customers_intact() {
         ),
     )
     .await;
+}
+
+/// Found by schemathesis: an advance past the calendar's end is refused, not overflowed.
+#[tokio::test]
+async fn an_advance_of_more_than_1000_years_is_400() {
+    let app = spawn_app().await;
+    let response = app
+        .control(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(&json!({"seconds": 1.7976931348623157e308})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let ok = app
+        .control(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(&json!({"seconds": 31536000000u64})),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
 }

@@ -362,3 +362,22 @@ fn a_corrupt_state_file_refuses_start_up() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Found by schemathesis: serde reads a struct from an array of its fields; the seed must not.
+#[tokio::test]
+async fn a_seed_that_is_not_an_object_is_400() {
+    let app = spawn_app().await;
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&json!([null, null])))
+        .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: the body must be a JSON object, got an array.",
+            &[],
+        ),
+    )
+    .await;
+}

@@ -71,7 +71,7 @@ async fn paging_across_250_devices_gives_three_pages_without_repeats_or_losses()
         if let Some(t) = &token {
             request = request.header("MS-ContinuationToken", t);
         }
-        let page: Value = request.send().await.unwrap().json().await.unwrap();
+        let page: Value = request.send_checked().await.json().await.unwrap();
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         assert_eq!(page["totalCount"], json!(items.len()));
@@ -120,9 +120,8 @@ async fn a_bad_or_foreign_continuation_token_is_400() {
             .get(app.url(&devices_path(batch)))
             .header("Authorization", TOKEN)
             .header("MS-ContinuationToken", token)
-            .send()
-            .await
-            .unwrap();
+            .send_checked()
+            .await;
         assert_error(response, StatusCode::BAD_REQUEST, expected.clone()).await;
     }
     let response = app.get(&devices_path("Missing")).await;

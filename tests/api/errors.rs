@@ -18,7 +18,7 @@ async fn a_missing_or_malformed_token_is_401_with_a_bearer_challenge() {
         if let Some(auth) = auth {
             request = request.header("Authorization", auth);
         }
-        let response = request.send().await.unwrap();
+        let response = request.send_checked().await;
         assert_eq!(
             response.headers().get("www-authenticate").unwrap(),
             "Bearer"
@@ -45,9 +45,8 @@ async fn auth_off_accepts_requests_without_a_token() {
         .client
         .post(app.url(&batches_path()))
         .json(&json!({"batchId": "B", "devices": [pk("K")]}))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
@@ -76,9 +75,8 @@ async fn assert_invalid(app: &TestApp, path: &str, body: &str, description: &str
         .header("Authorization", TOKEN)
         .header("Content-Type", "application/json")
         .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_error(
         response,
         StatusCode::BAD_REQUEST,
@@ -304,9 +302,8 @@ async fn a_body_over_the_limit_is_413_and_an_unsupported_type_415() {
         .header("Authorization", TOKEN)
         .header("Content-Type", "application/xml")
         .body("<x/>")
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_error(
         response,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -337,9 +334,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405_in_the_envelope() {
         .client
         .delete(app.url(&format!("/v1/customers/{CUSTOMER}/batchJobStatus/x")))
         .header("Authorization", TOKEN)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_error(
         response,
         StatusCode::METHOD_NOT_ALLOWED,
@@ -362,9 +358,8 @@ async fn text_json_a_bom_and_nulls_are_accepted() {
         .header("Authorization", TOKEN)
         .header("Content-Type", "text/json; charset=utf-8")
         .body(body)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
@@ -374,9 +369,8 @@ async fn the_health_endpoint_needs_no_token() {
     let response = app
         .client
         .get(app.url("/_emulator/health"))
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers().get("content-type").unwrap(),
@@ -392,7 +386,7 @@ async fn the_health_endpoint_needs_no_token() {
 #[tokio::test]
 async fn every_answer_carries_the_ms_headers_even_errors() {
     let app = spawn_app().await;
-    let response = app.client.get(app.url("/nowhere")).send().await.unwrap();
+    let response = app.client.get(app.url("/nowhere")).send_checked().await;
     let headers = response.headers();
     for name in [
         "ms-requestid",

@@ -1,12 +1,111 @@
-//! `spawn_app()` and typed helpers: a real emulator on 127.0.0.1:0 with a manual clock.
+//! `spawn_app()` and typed helpers: a real emulator on 127.0.0.1:0 with a manual clock. Every
+//! answer a test receives goes through [`SendChecked::send_checked`], which validates it against
+//! the OpenAPI document before the test sees it.
 
+use std::future::Future;
 use std::time::Duration;
 
 use partner_center_emulator::domain::timestamp::Timestamp;
 use partner_center_emulator::{AppState, Clock, Config, serve};
-use reqwest::{Response, StatusCode};
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+
+use crate::schema::{check_fault_response, check_response};
+
+/// A whole answer, read and already checked against the document.
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Response {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body as JSON (async like `Response::json`, so call sites read the same).
+    pub async fn json<T: DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
+    }
+
+    pub async fn bytes(self) -> Result<Vec<u8>, std::convert::Infallible> {
+        Ok(self.body)
+    }
+
+    pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.body)
+    }
+}
+
+/// Sends a request, reads the whole answer and validates it against the OpenAPI document: the
+/// documented operation, status, headers and body schema (see `schema::check_response`).
+pub trait SendChecked {
+    fn send_checked(self) -> impl Future<Output = Response> + Send;
+
+    /// For requests a fault rule may answer: an error status is checked as a fault answer (the
+    /// throttling body for 429, the envelope otherwise), anything else as `send_checked` does.
+    fn send_faultable(self) -> impl Future<Output = Response> + Send;
+
+    /// For requests a `drop` rule answers: true when the connection closed without an answer.
+    fn send_unanswered(self) -> impl Future<Output = bool> + Send;
+}
+
+async fn send_and_read(builder: RequestBuilder) -> (String, String, Response) {
+    let (client, request) = builder.build_split();
+    let request = request.expect("a well-formed request");
+    let method = request.method().as_str().to_owned();
+    let path = request.url().path().to_owned();
+    let response = client.execute(request).await.expect("request sent");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.expect("whole body read").to_vec();
+    (
+        method,
+        path,
+        Response {
+            status,
+            headers,
+            body,
+        },
+    )
+}
+
+impl SendChecked for RequestBuilder {
+    async fn send_checked(self) -> Response {
+        let (method, path, response) = send_and_read(self).await;
+        let (status, headers, body) = (&response.status, &response.headers, &response.body);
+        check_response(&method, &path, status.as_u16(), headers, body);
+        response
+    }
+
+    async fn send_faultable(self) -> Response {
+        let (method, path, response) = send_and_read(self).await;
+        let (status, headers, body) = (&response.status, &response.headers, &response.body);
+        if status.as_u16() >= 400 {
+            check_fault_response(&method, &path, status.as_u16(), headers, body);
+        } else {
+            check_response(&method, &path, status.as_u16(), headers, body);
+        }
+        response
+    }
+
+    async fn send_unanswered(self) -> bool {
+        let (client, request) = self.build_split();
+        client
+            .execute(request.expect("a well-formed request"))
+            .await
+            .is_err()
+    }
+}
 
 pub const T0: &str = "2026-11-21T10:00:00Z";
 pub const CUSTOMER: &str = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
@@ -68,9 +167,8 @@ impl TestApp {
             .post(self.url(path))
             .header("Authorization", TOKEN)
             .json(body)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     /// A control-plane call (no token), with an optional JSON body.
@@ -84,16 +182,24 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.expect("request sent")
+        request.send_checked().await
+    }
+
+    /// A Partner Center GET that a fault rule may answer.
+    pub async fn get_faultable(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", TOKEN)
+            .send_faultable()
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
             .header("Authorization", TOKEN)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     /// GETs a path that must answer 200 with JSON.
@@ -115,18 +221,16 @@ impl TestApp {
             .request(method, self.url(path))
             .header("Authorization", TOKEN)
             .json(body)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     pub async fn delete(&self, path: &str) -> Response {
         self.client
             .delete(self.url(path))
             .header("Authorization", TOKEN)
-            .send()
+            .send_checked()
             .await
-            .expect("request sent")
     }
 
     /// Uploads devices into a new batch, lets the job finish, and returns the device ids.

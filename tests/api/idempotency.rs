@@ -5,20 +5,14 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn post_with_id(
-    app: &TestApp,
-    path: &str,
-    request_id: &str,
-    body: &Value,
-) -> reqwest::Response {
+async fn post_with_id(app: &TestApp, path: &str, request_id: &str, body: &Value) -> Response {
     app.client
         .post(app.url(path))
         .header("Authorization", TOKEN)
         .header("MS-RequestId", request_id)
         .json(body)
-        .send()
+        .send_checked()
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -32,6 +26,11 @@ async fn a_retried_upload_replays_the_first_location_and_creates_nothing() {
     assert_eq!(second.status(), StatusCode::ACCEPTED);
     assert_eq!(location(&first), location(&second));
     assert_eq!(second.headers().get("content-length").unwrap(), "0");
+    assert_eq!(
+        second.headers().get("content-type"),
+        None,
+        "a replayed 202 has no Content-Type, like the first"
+    );
     assert_eq!(
         second.headers().get("ms-requestid").unwrap(),
         "11111111-1111-1111-1111-111111111111"

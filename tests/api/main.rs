@@ -2,6 +2,7 @@
 
 mod batches;
 mod concurrency;
+mod contract;
 mod control_clock;
 mod control_faults;
 mod control_state;
@@ -13,4 +14,5 @@ mod idempotency;
 mod jobs;
 mod paths;
 mod policies;
+mod schema;
 mod seeds;

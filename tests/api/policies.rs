@@ -281,17 +281,15 @@ async fn counts_stay_exact_under_concurrent_assignments_and_deletions() {
                     .put(&device)
                     .header("Authorization", TOKEN)
                     .json(&assign)
-                    .send()
-                    .await
-                    .unwrap();
+                    .send_checked()
+                    .await;
                 assert_eq!(r.status(), StatusCode::OK);
                 if i % 3 == 0 {
                     let r = client
                         .delete(&device)
                         .header("Authorization", TOKEN)
-                        .send()
-                        .await
-                        .unwrap();
+                        .send_checked()
+                        .await;
                     assert_eq!(r.status(), StatusCode::NO_CONTENT);
                 }
             })

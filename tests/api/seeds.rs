@@ -84,7 +84,7 @@ fn seed_request(
 /// Checks the documented 202: empty body, `Content-Length: 0`, no content type, relative
 /// `Location` without `/v1`, ids echoed, `MS-CV`, `MS-ServerId` and `Date` present.
 async fn assert_documented_202(
-    response: reqwest::Response,
+    response: Response,
     request_id: &str,
     correlation_id: &str,
 ) -> String {
@@ -117,9 +117,8 @@ async fn the_create_batch_seed_request_gets_the_documented_answer() {
     );
     let path = format!("/v1/customers/{SEED_CUSTOMER}/deviceBatches");
     let response = seed_request(&app, &path, rid, cid, CREATE_BATCH_BODY)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     let location = assert_documented_202(response, rid, cid).await;
 
     app.advance(3);
@@ -154,9 +153,8 @@ async fn the_add_devices_seed_request_gets_the_documented_answer() {
     );
     let path = format!("/v1/customers/{SEED_CUSTOMER}/deviceBatches/Test/devices");
     let response = seed_request(&app, &path, rid, cid, ADD_DEVICES_BODY)
-        .send()
-        .await
-        .unwrap();
+        .send_checked()
+        .await;
     let location = assert_documented_202(response, rid, cid).await;
 
     // Same product key, different hashes: two different devices, both registered.

@@ -41,6 +41,9 @@ pub async fn get_clock(State(state): State<AppState>) -> Response {
     answer(&state.clock)
 }
 
+/// The largest single advance: far beyond any job schedule, well within the calendar.
+const MAX_ADVANCE: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Advance {
@@ -57,12 +60,18 @@ pub async fn advance_clock(
 ) -> Result<Response> {
     let json = read_json(&headers, body, state.config.max_body).await?;
     let Advance { seconds } = from_json(json)?;
-    let by = Duration::try_from_secs_f64(seconds).map_err(|_| {
-        ApiError::invalid_input(
-            "seconds",
-            &format!("must be a finite number of seconds >= 0, got {seconds}."),
-        )
-    })?;
+    let by = Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| *d <= MAX_ADVANCE)
+        .ok_or_else(|| {
+            ApiError::invalid_input(
+                "seconds",
+                &format!(
+                    "must be a number of seconds from 0 to {} (1000 years), got {seconds}.",
+                    MAX_ADVANCE.as_secs()
+                ),
+            )
+        })?;
     state
         .clock
         .advance(by)

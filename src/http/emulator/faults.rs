@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::from_json;
+use super::{from_json, objects_at, whole};
 use crate::domain::fault::{Effect, FaultRule, Glob, Window};
 use crate::domain::ids::CustomerId;
 use crate::domain::timestamp::Timestamp;
@@ -31,15 +31,27 @@ struct RuleJson {
     path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     customer: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole",
+        skip_serializing_if = "Option::is_none"
+    )]
     status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     throttle: Option<ThrottleJson>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole",
+        skip_serializing_if = "Option::is_none"
+    )]
     delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     drop: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole",
+        skip_serializing_if = "Option::is_none"
+    )]
     times: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     probability: Option<f64>,
@@ -52,7 +64,13 @@ struct RuleJson {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ThrottleJson {
+    #[serde(deserialize_with = "whole_required")]
     retry_after_seconds: u64,
+}
+
+fn whole_required<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    whole(deserializer)?
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number, got null"))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -64,6 +82,33 @@ struct WindowJson {
     until: Option<String>,
 }
 
+// Bounds that keep a rule meaningful: a delay that outlives any client timeout, or a count past
+// what JSON numbers carry exactly, is a mistake in the rule.
+const MAX_DELAY_MS: u64 = 600_000;
+const MAX_RETRY_AFTER: u64 = 86_400;
+const MAX_TIMES: u64 = (1 << 53) - 1;
+
+/// The methods Partner Center routes answer; methods are case-sensitive (RFC 9110).
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// An effect given as `null` is a mistake, not an absent effect.
+fn no_null_effects(value: &Value, path: &str) -> Result<()> {
+    for key in ["status", "throttle", "delayMs", "drop"] {
+        if value.get(key).is_some_and(Value::is_null) {
+            let field = if path.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{path}.{key}")
+            };
+            return Err(ApiError::invalid_input(
+                &field,
+                "must not be null: give a value or leave it out.",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn rule_of(json: RuleJson, path: &str) -> Result<FaultRule> {
     let field = |name: &str| {
         if path.is_empty() {
@@ -73,6 +118,16 @@ fn rule_of(json: RuleJson, path: &str) -> Result<FaultRule> {
         }
     };
     let bad = |name: &str, problem: String| ApiError::invalid_input(&field(name), &problem);
+    if let Some(m) = &json.method
+        && !METHODS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(m.trim()))
+    {
+        return Err(bad(
+            "method",
+            format!("must be one of {}, got `{m}`.", METHODS.join(", ")),
+        ));
+    }
     let effects = [
         json.status.is_some(),
         json.throttle.is_some(),
@@ -108,8 +163,26 @@ fn rule_of(json: RuleJson, path: &str) -> Result<FaultRule> {
                 .ok_or_else(|| bad("customer", format!("must be a GUID, got `{c}`.")))
         })
         .transpose()?;
-    if json.times == Some(0) {
-        return Err(bad("times", "must be at least 1.".into()));
+    if json.times == Some(0) || json.times > Some(MAX_TIMES) {
+        return Err(bad("times", format!("must be from 1 to {MAX_TIMES}.")));
+    }
+    if let Effect::Delay { ms } = effect
+        && ms > MAX_DELAY_MS
+    {
+        return Err(bad(
+            "delayMs",
+            format!("must be at most {MAX_DELAY_MS} (10 minutes)."),
+        ));
+    }
+    if let Effect::Throttle {
+        retry_after_seconds,
+    } = effect
+        && retry_after_seconds > MAX_RETRY_AFTER
+    {
+        return Err(bad(
+            "throttle.retryAfterSeconds",
+            format!("must be at most {MAX_RETRY_AFTER} (a day)."),
+        ));
     }
     if let Some(p) = json.probability
         && !(0.0..=1.0).contains(&p)
@@ -134,7 +207,7 @@ fn rule_of(json: RuleJson, path: &str) -> Result<FaultRule> {
         }),
     };
     Ok(FaultRule {
-        method: json.method.map(|m| m.trim().to_ascii_uppercase()),
+        method: json.method,
         path: json.path.map(|p| Glob::new(&p)),
         customer,
         effect,
@@ -186,6 +259,8 @@ pub fn parse_rules(bytes: &[u8]) -> Result<Vec<FaultRule>, String> {
         .enumerate()
         .map(|(i, item)| {
             let path = format!("[{i}]");
+            objects_at(&item, &path, &["throttle", "window"]).map_err(|e| e.body.description)?;
+            no_null_effects(&item, &path).map_err(|e| e.body.description)?;
             let json: RuleJson =
                 from_json(item).map_err(|e| format!("{path}: {}", e.body.description))?;
             rule_of(json, &path).map_err(|e| e.body.description)
@@ -200,6 +275,8 @@ pub async fn add_fault(
     body: Body,
 ) -> Result<Response> {
     let json = read_json(&headers, body, state.config.max_body).await?;
+    objects_at(&json, "", &["throttle", "window"])?;
+    no_null_effects(&json, "")?;
     let rule = rule_of(from_json(json)?, "")?;
     Ok(json_response(
         StatusCode::CREATED,

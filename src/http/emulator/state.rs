@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::from_json;
+use super::{from_json, seed_shape};
 use crate::domain::ids::CustomerId;
 use crate::http::AppState;
 use crate::http::body::read_json;
@@ -47,6 +47,7 @@ pub async fn seed(
     body: Body,
 ) -> Result<Response> {
     let json = read_json(&headers, body, state.config.max_body).await?;
+    seed_shape(&json)?;
     let doc: Document = from_json(json)?;
     let summary = state
         .store
