@@ -2,8 +2,10 @@
 -- summary. Arguments (after `--`): mode customer batches
 --   mode "post": POST /v1/customers/{customer}/deviceBatches/{batch}/devices with 5 devices; the
 --                batch is bench-0 when batches is 1, else requests rotate over bench-0..bench-(n-1)
+--   mode "postdup": the same, but every request sends the same 5 devices (after the first, each
+--                upload is accepted with 806 ZtdDeviceAlreadyAssigned outcomes: no store growth)
 --   mode "get":  GET the URL's path as given on the command line
--- Every upload carries new product keys and serial numbers, so each one registers 5 devices.
+-- In "post" mode every upload carries new product keys and serial numbers: each registers 5 devices.
 
 local thread_count = 0
 
@@ -34,7 +36,17 @@ function init(args)
   end
   if mode == "get" then
     fixed = wrk.format("GET", nil, { ["Authorization"] = "Bearer bench-token" }, nil)
+  elseif mode == "postdup" then
+    fixed = wrk.format("POST", paths[0], headers, body(0))
   end
+end
+
+function body(n)
+  local d = {}
+  for k = 1, 5 do
+    d[k] = string.format(device, tid, math.floor(n / 100000), n % 100000, k, 606, tid, n, k)
+  end
+  return "[" .. table.concat(d, ",") .. "]"
 end
 
 function request()
@@ -42,11 +54,7 @@ function request()
     return fixed
   end
   n = n + 1
-  local d = {}
-  for k = 1, 5 do
-    d[k] = string.format(device, tid, math.floor(n / 100000), n % 100000, k, 606, tid, n, k)
-  end
-  return wrk.format("POST", paths[n % batches], headers, "[" .. table.concat(d, ",") .. "]")
+  return wrk.format("POST", paths[n % batches], headers, body(n))
 end
 
 function done(summary, latency, requests)

@@ -101,10 +101,8 @@ async fn main() -> std::io::Result<()> {
             job: finished_job(100),
         });
     // The emulator sets TCP_NODELAY on every connection; so does the baseline.
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+    let listener = tokio::net::TcpListener::bind(&bind).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
