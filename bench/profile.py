@@ -137,8 +137,8 @@ def heap(devices):
     p.wait()
     stacks = base + ".stacks"
     subprocess.run(["heaptrack_print", "-f", base + ".zst", "--print-leaks", "0", "--print-peaks",
-                    "0", "--print-allocators", "0", "--print-temporary", "0", "--print-histogram",
-                    "0", "-F", stacks, "--flamegraph-cost-type", "leaked"],
+                    "0", "--print-allocators", "0", "--print-temporary", "0", "-F", stacks,
+                    "--flamegraph-cost-type", "leaked"],
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     agg = collections.Counter()
     with open(stacks) as f:
