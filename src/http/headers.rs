@@ -1,12 +1,9 @@
 //! The `MS-*` headers on every answer: `MS-RequestId` and `MS-CorrelationId` echoed (or minted),
 //! a fresh `MS-CV`, and `MS-ServerId`. hyper adds `Date`.
 
-use axum::extract::Request;
+use crate::domain::ids::random_guid;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 use base64::Engine as _;
-use uuid::Uuid;
 
 pub const MS_REQUEST_ID: HeaderName = HeaderName::from_static("ms-requestid");
 pub const MS_CORRELATION_ID: HeaderName = HeaderName::from_static("ms-correlationid");
@@ -25,14 +22,15 @@ pub struct RequestIds {
 }
 
 fn guid() -> HeaderValue {
-    HeaderValue::try_from(Uuid::new_v4().hyphenated().to_string())
+    HeaderValue::try_from(random_guid().hyphenated().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("00000000-0000-0000-0000-000000000000"))
 }
 
 /// A correlation vector as the service writes it: 16 base64 characters and `.0`.
 fn correlation_vector() -> HeaderValue {
-    let random = Uuid::new_v4();
-    let cv = base64::engine::general_purpose::STANDARD.encode(&random.as_bytes()[..12]);
+    let mut random = [0u8; 12];
+    fastrand::fill(&mut random);
+    let cv = base64::engine::general_purpose::STANDARD.encode(random);
     HeaderValue::try_from(format!("{cv}.0"))
         .unwrap_or_else(|_| HeaderValue::from_static("AAAAAAAAAAAAAAAA.0"))
 }
@@ -46,19 +44,22 @@ fn echo_or_mint(headers: &HeaderMap, name: &HeaderName) -> HeaderValue {
         .unwrap_or_else(guid)
 }
 
-pub async fn ms_headers(mut req: Request, next: Next) -> Response {
-    let ids = RequestIds {
-        request_id: echo_or_mint(req.headers(), &MS_REQUEST_ID),
-        correlation_id: echo_or_mint(req.headers(), &MS_CORRELATION_ID),
-    };
-    req.extensions_mut().insert(ids.clone());
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers.insert(MS_REQUEST_ID, ids.request_id);
-    headers.insert(MS_CORRELATION_ID, ids.correlation_id);
-    headers.insert(MS_CV, correlation_vector());
-    headers.insert(MS_SERVER_ID, HeaderValue::from_static(SERVER_ID));
-    response
+impl RequestIds {
+    /// The request's ids: the client's when it sent non-blank ones, else new GUIDs.
+    pub fn of(headers: &HeaderMap) -> Self {
+        Self {
+            request_id: echo_or_mint(headers, &MS_REQUEST_ID),
+            correlation_id: echo_or_mint(headers, &MS_CORRELATION_ID),
+        }
+    }
+
+    /// Sets the `MS-*` headers every answer carries.
+    pub fn stamp(&self, headers: &mut HeaderMap) {
+        headers.insert(MS_REQUEST_ID, self.request_id.clone());
+        headers.insert(MS_CORRELATION_ID, self.correlation_id.clone());
+        headers.insert(MS_CV, correlation_vector());
+        headers.insert(MS_SERVER_ID, HeaderValue::from_static(SERVER_ID));
+    }
 }
 
 #[cfg(test)]

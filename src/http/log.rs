@@ -1,5 +1,6 @@
-//! One log line per request: method, matched route, status, latency, correlation id. Headers
-//! (and so `Authorization`) and bodies are never logged.
+//! The outermost layer: the `MS-*` headers on every answer, and one log line per request
+//! (method, matched route, status, latency, correlation id). Headers (and so `Authorization`)
+//! and bodies are never logged. One layer for both, as both wrap every request.
 
 use std::time::Instant;
 
@@ -9,7 +10,7 @@ use axum::response::Response;
 
 use super::headers::RequestIds;
 
-pub async fn log_request(req: Request, next: Next) -> Response {
+pub async fn observe(mut req: Request, next: Next) -> Response {
     // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
     let started = Instant::now();
     let method = req.method().clone();
@@ -18,12 +19,11 @@ pub async fn log_request(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "-".to_owned(), |m| m.as_str().to_owned());
-    let correlation_id = req
-        .extensions()
-        .get::<RequestIds>()
-        .map(|ids| String::from_utf8_lossy(ids.correlation_id.as_bytes()).into_owned())
-        .unwrap_or_default();
-    let response = next.run(req).await;
+    let ids = RequestIds::of(req.headers());
+    req.extensions_mut().insert(ids.clone());
+    let mut response = next.run(req).await;
+    ids.stamp(response.headers_mut());
+    let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     if path == "/_emulator/health" {

@@ -50,6 +50,8 @@ pub struct AppState {
     /// The emulator clock: the only source of "now" for jobs and timestamps.
     pub clock: Clock,
     pub store: Arc<Store>,
+    /// Status documents of terminal jobs, rendered once.
+    pub rendered_jobs: Arc<batch_status::RenderedJobs>,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
             config: Arc::new(config),
             clock,
             store: Arc::new(store),
+            rendered_jobs: Arc::default(),
         }
     }
 }
@@ -159,8 +162,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             intercept::faults_and_journal,
         ))
-        .layer(from_fn(log::log_request))
-        .layer(from_fn(headers::ms_headers))
+        .layer(from_fn(log::observe))
         .with_state(state)
 }
 

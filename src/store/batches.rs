@@ -112,13 +112,17 @@ impl Store {
         let decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
             identities.owner(i)
         });
+        identities.reserve(devices.len());
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let cust = customers.entry(customer).or_default();
         let group = cust.add_group(Group {
             uploaded_at: now,
             listed_from: schedule.completed_at,
         });
-        cust.devices.reserve(devices.len());
+        cust.reserve_devices(devices.len());
+        if let Some(b) = cust.batches.get_mut(batch as usize) {
+            b.devices.reserve(devices.len());
+        }
         let mut entries = Vec::with_capacity(devices.len());
         for (device, decision) in devices.iter().zip(decisions) {
             let text = device.text();

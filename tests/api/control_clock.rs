@@ -229,3 +229,20 @@ async fn an_advance_of_more_than_1000_years_is_400() {
         .await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
+
+/// Finished jobs are answered from a render cache; a reset must still make them unknown.
+#[tokio::test]
+async fn a_finished_job_polled_before_a_reset_is_not_found_after_it() {
+    let app = spawn_app().await;
+    let location = app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
+    app.advance(3);
+    let first = app.job(&location).await;
+    assert_eq!(
+        app.job(&location).await,
+        first,
+        "the cached answer is the same document"
+    );
+    app.control(Method::POST, "/_emulator/reset", None).await;
+    let gone = app.get(&format!("/v1{location}")).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+}
