@@ -21,9 +21,11 @@ fn has_bearer(headers: &HeaderMap) -> bool {
         })
 }
 
-pub async fn require_bearer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The guard of every Partner Center route: the bearer check, then idempotent writes. One layer
+/// for both, since each layer costs a state clone and a boxed future on every request.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if state.config.auth == AuthMode::Off || has_bearer(req.headers()) {
-        next.run(req).await
+        super::idempotency::idempotent_writes(&state, req, next).await
     } else {
         ApiError::unauthorized().into_response()
     }

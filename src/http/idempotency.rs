@@ -2,7 +2,7 @@
 //! first successful answer and changes nothing; the same id with another body is a 409.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -18,11 +18,7 @@ use crate::store::{Claim, RecordedAnswer};
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
 const REPLAYED: [&str; 2] = ["location", "content-type"];
 
-pub async fn idempotent_writes(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Response {
     let is_write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -14,11 +14,9 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "-".to_owned(), |m| m.as_str().to_owned());
+    // Cheap clones (reference counts), taken before the request is handed on.
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds::of(req.headers());
     req.extensions_mut().insert(ids.clone());
     let mut response = next.run(req).await;
@@ -26,6 +24,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
     let status = response.status().as_u16();
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let path = uri.path();
+    let route = route.as_ref().map_or("-", MatchedPath::as_str);
     if path == "/_emulator/health" {
         // A container health check probes every few seconds; its lines would bury the rest.
         tracing::debug!(

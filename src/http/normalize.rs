@@ -37,9 +37,38 @@ pub fn canonical_path(path: &str) -> String {
     format!("/{}", segments.join("/"))
 }
 
+/// Whether [`canonical_path`] would change `path`, without allocating: most requests are
+/// already canonical, and this runs for every one.
+fn is_canonical(path: &str) -> bool {
+    if !path.starts_with('/') || path.contains("//") || (path.len() > 1 && path.ends_with('/')) {
+        return false;
+    }
+    let mut segments = path[1..].split('/');
+    let exact = |seg: Option<&str>, names: &[&str]| match seg {
+        Some(s) => names.contains(&s) || !names.iter().any(|n| n.eq_ignore_ascii_case(s)),
+        None => true,
+    };
+    match segments.next() {
+        Some("v1") => {}
+        Some(s) if s.eq_ignore_ascii_case("v1") || s.eq_ignore_ascii_case("v1.0") => return false,
+        _ => return true,
+    }
+    let customers = segments.next();
+    segments.next();
+    let resource = segments.next();
+    segments.next();
+    let devices = segments.next();
+    exact(customers, &["customers"])
+        && exact(resource, &RESOURCES)
+        && (resource != Some("deviceBatches") || exact(devices, &["devices"]))
+}
+
 /// Applies [`canonical_path`] to a request, keeping its query string.
 pub fn rewrite<B>(mut req: Request<B>) -> Request<B> {
     let path = req.uri().path();
+    if is_canonical(path) {
+        return req;
+    }
     let canonical = canonical_path(path);
     if canonical != path {
         let target = match req.uri().query() {
@@ -94,6 +123,27 @@ mod tests {
             canonical_path("/v1/customers/C/deviceBatches/Policies/devices"),
             "/v1/customers/C/deviceBatches/Policies/devices"
         );
+    }
+
+    #[test]
+    fn the_allocation_free_check_agrees_with_the_rewrite() {
+        for path in [
+            "/v1/customers/C/deviceBatches/B/devices",
+            "/v1/customers/C/devicebatches/B/devices",
+            "/v1/customers/C/deviceBatches/B/DEVICES",
+            "/V1/customers/C/batchJobStatus/T",
+            "/v1.0/customers/C/policies",
+            "/v1//customers/C/policies",
+            "/v1/customers/C/policies/",
+            "/_emulator/health",
+            "//_emulator/health",
+            "/",
+            "/v1",
+            "/v1/Customers",
+            "/v1/customers/C/deviceBatches/Policies/devices",
+        ] {
+            assert_eq!(is_canonical(path), canonical_path(path) == path, "{path}");
+        }
     }
 
     #[test]
