@@ -170,6 +170,33 @@ impl std::fmt::Debug for DeviceText {
     }
 }
 
+/// The identity of a device with these (present) fields: the hash's when there is one, else the
+/// product key's, else the tuple's.
+pub fn identity_of(
+    hash: Option<Identity>,
+    product_key: Option<&str>,
+    serial_number: Option<&str>,
+    manufacturer: Option<&str>,
+    model: Option<&str>,
+) -> Option<Identity> {
+    if hash.is_some() {
+        return hash;
+    }
+    if let Some(key) = product_key {
+        return Some(Identity::tagged(&["productKey", key.trim()]));
+    }
+    match (serial_number, manufacturer, model) {
+        // Tuple registration is case sensitive (values must match SMBIOS exactly).
+        (Some(s), Some(m), Some(n)) => Some(Identity::tagged(&["tuple", s, m, n])),
+        _ => None,
+    }
+}
+
+/// A borrowed value, only when it has non-blank text.
+pub fn present_str(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
+}
+
 /// Keeps a value only when it has non-blank text.
 pub fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())

@@ -158,7 +158,7 @@ fn rand_epoch() -> u64 {
 
 /// One customer's data. Devices live in a slab addressed by `u32` slots: batches list slots,
 /// and a deleted device leaves an empty slot behind, so positions in a batch never shift.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Customer {
     batches: Vec<Batch>,
     batch_index: HashMap<BatchKey, u32>,
@@ -224,7 +224,7 @@ impl Customer {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Batch {
     id: BatchId,
     created_at: Timestamp,

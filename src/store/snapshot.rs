@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Batch, Customer, DeviceRecord, ForeignDevice, Group, State, Store};
 use crate::domain::device::{
     ACCEPTED_COMBINATIONS, DeviceSubmission, DeviceText, HardwareHash, Identity, MAX_FIELD_CHARS,
-    present,
+    identity_of, present_str,
 };
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
@@ -176,25 +176,34 @@ fn fail<T>(path: impl Into<String>, problem: impl Into<String>) -> Result<T, See
     })
 }
 
-fn time_at(raw: Option<&str>, default: Timestamp, path: &str) -> Result<Timestamp, SeedError> {
+fn time_at(
+    raw: Option<&str>,
+    default: Timestamp,
+    path: impl FnOnce() -> String,
+) -> Result<Timestamp, SeedError> {
     match raw {
         None => Ok(default),
         Some(r) => Timestamp::parse_rfc3339(r).map_or_else(
-            || fail(path, format!("must be an RFC 3339 time, got `{r}`.")),
+            || fail(path(), format!("must be an RFC 3339 time, got `{r}`.")),
             Ok,
         ),
     }
 }
 
-fn guid<T: From<Uuid>>(raw: &str, path: &str) -> Result<T, SeedError> {
+fn guid<T: From<Uuid>>(raw: &str, path: impl FnOnce() -> String) -> Result<T, SeedError> {
     Uuid::parse_str(raw.trim())
         .map(T::from)
-        .or_else(|_| fail(path, format!("must be a GUID, got `{raw}`.")))
+        .or_else(|_| fail(path(), format!("must be a GUID, got `{raw}`.")))
 }
 
-fn digest(raw: &str, path: &str) -> Result<Identity, SeedError> {
+fn digest(raw: &str, path: impl FnOnce() -> String) -> Result<Identity, SeedError> {
     Identity::from_hex(raw).map_or_else(
-        || fail(path, format!("must be 32 hexadecimal digits, got `{raw}`.")),
+        || {
+            fail(
+                path(),
+                format!("must be 32 hexadecimal digits, got `{raw}`."),
+            )
+        },
         Ok,
     )
 }
@@ -207,6 +216,22 @@ struct PlannedDevice {
     text: DeviceText,
     group: Group,
     assignment: Assignment,
+}
+
+/// A device's raw upload times and what they parsed to.
+type LastTimes = (Option<String>, Option<String>, (Timestamp, Timestamp));
+
+/// A set of random ids or digests (see `IdHasher`).
+type IdSet<T> = HashSet<T, std::hash::BuildHasherDefault<super::IdHasher>>;
+
+/// The place of an entry in a list, `{base}.{list}[{index}]`, formatted only when an error
+/// names it: a million devices should not cost a million strings.
+struct At<'a>(&'a str, &'static str, usize);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}[{}]", self.0, self.1, self.2)
+    }
 }
 
 /// Everything one customer's entry adds, checked and ready to apply.
@@ -222,13 +247,15 @@ struct CustomerPlan {
 struct Planner<'a> {
     state: &'a State,
     now: Timestamp,
-    identities: HashSet<Identity>,
+    identities: IdSet<Identity>,
     customers: HashSet<CustomerId>,
+    /// The last (uploadedDate, listedFrom) parsed, and their times.
+    last_times: Option<LastTimes>,
 }
 
 impl Planner<'_> {
     fn customer(&mut self, doc: &CustomerDoc, path: &str) -> Result<CustomerPlan, SeedError> {
-        let id: CustomerId = guid(&doc.id, &format!("{path}.id"))?;
+        let id: CustomerId = guid(&doc.id, || format!("{path}.id"))?;
         if !self.customers.insert(id) {
             return fail(path, format!("customer `{id}` appears more than once."));
         }
@@ -250,7 +277,7 @@ impl Planner<'_> {
         let mut batch_keys: HashSet<BatchKey> = existing
             .map(|c| c.batch_index.keys().cloned().collect())
             .unwrap_or_default();
-        let mut device_ids: HashSet<DeviceId> = existing
+        let mut device_ids: IdSet<DeviceId> = existing
             .map(|c| c.device_index.keys().copied().collect())
             .unwrap_or_default();
         let (mut batches, mut foreign) = (Vec::new(), Vec::new());
@@ -264,11 +291,9 @@ impl Planner<'_> {
                     format!("batch `{}` already exists for this customer.", b.id),
                 );
             }
-            let created_at = time_at(
-                b.creation_date.as_deref(),
-                self.now,
-                &format!("{bpath}.creationDate"),
-            )?;
+            let created_at = time_at(b.creation_date.as_deref(), self.now, || {
+                format!("{bpath}.creationDate")
+            })?;
             let batch = Batch {
                 id: batch_id,
                 created_at,
@@ -276,7 +301,7 @@ impl Planner<'_> {
             };
             let mut records = Vec::new();
             for (m, d) in b.devices.iter().enumerate() {
-                let dpath = format!("{bpath}.devices[{m}]");
+                let dpath = At(&bpath, "devices", m);
                 match self.device(id, d, &dpath, batch.id.key(), &policy_ids)? {
                     Planned::Registered(record) => {
                         if !device_ids.insert(record.id) {
@@ -318,7 +343,7 @@ impl Planner<'_> {
 
     fn policy(&self, p: &PolicyDoc, path: &str) -> Result<Policy, SeedError> {
         let id = match &p.id {
-            Some(raw) => guid(raw, &format!("{path}.id"))?,
+            Some(raw) => guid(raw, || format!("{path}.id"))?,
             None => PolicyId::new(),
         };
         if p.name.trim().is_empty() {
@@ -352,16 +377,12 @@ impl Planner<'_> {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let created_at = time_at(
-            p.created_date.as_deref(),
-            self.now,
-            &format!("{path}.createdDate"),
-        )?;
-        let modified_at = time_at(
-            p.last_modified_date.as_deref(),
-            created_at,
-            &format!("{path}.lastModifiedDate"),
-        )?;
+        let created_at = time_at(p.created_date.as_deref(), self.now, || {
+            format!("{path}.createdDate")
+        })?;
+        let modified_at = time_at(p.last_modified_date.as_deref(), created_at, || {
+            format!("{path}.lastModifiedDate")
+        })?;
         Ok(Policy {
             id,
             category,
@@ -379,7 +400,7 @@ impl Planner<'_> {
         &mut self,
         customer: CustomerId,
         d: &DeviceDoc,
-        path: &str,
+        path: &At<'_>,
         batch: &BatchKey,
         policies: &HashSet<PolicyId>,
     ) -> Result<Planned, SeedError> {
@@ -399,26 +420,33 @@ impl Planner<'_> {
                 );
             }
         }
-        let submission = DeviceSubmission {
-            hardware_hash: present(d.hardware_hash.clone()).map(|h| HardwareHash::of(&h)),
-            product_key: present(d.product_key.clone()),
-            serial_number: present(d.serial_number.clone()),
-            oem_manufacturer_name: present(d.oem_manufacturer_name.clone()),
-            model_name: present(d.model_name.clone()),
-        };
-        let identity = match (&d.hardware_hash_digest, &submission.hardware_hash) {
+        let hardware_hash = present_str(&d.hardware_hash).map(HardwareHash::of);
+        let fields = [
+            present_str(&d.serial_number),
+            present_str(&d.product_key),
+            present_str(&d.oem_manufacturer_name),
+            present_str(&d.model_name),
+        ];
+        let text = DeviceText::new(fields);
+        let identity = match (&d.hardware_hash_digest, &hardware_hash) {
             (Some(_), Some(_)) => {
                 return fail(
-                    path,
+                    path.to_string(),
                     "give `hardwareHash` or `hardwareHashDigest`, not both.",
                 );
             }
-            (Some(raw), None) => digest(raw, &format!("{path}.hardwareHashDigest"))?,
-            (None, _) => match submission.identity() {
+            (Some(raw), None) => digest(raw, || format!("{path}.hardwareHashDigest"))?,
+            (None, _) => match identity_of(
+                hardware_hash.map(|h| h.identity),
+                fields[1],
+                fields[0],
+                fields[2],
+                fields[3],
+            ) {
                 Some(identity) => identity,
                 None => {
                     return fail(
-                        path,
+                        path.to_string(),
                         format!(
                             "carries none of the accepted identifier combinations: {}.",
                             ACCEPTED_COMBINATIONS.join("; ")
@@ -429,7 +457,7 @@ impl Planner<'_> {
         };
         if self.state.identities.contains(&identity) || !self.identities.insert(identity) {
             return fail(
-                path,
+                path.to_string(),
                 "is already registered (the same hardware hash, product key or serial/manufacturer/model).",
             );
         }
@@ -437,7 +465,7 @@ impl Planner<'_> {
             "registered" => {}
             "otherTenant" => {
                 let tenant: CustomerId = match &d.tenant {
-                    Some(raw) => guid(raw, &format!("{path}.tenant"))?,
+                    Some(raw) => guid(raw, || format!("{path}.tenant"))?,
                     None => OTHER_TENANT.into(),
                 };
                 if tenant == customer {
@@ -448,7 +476,7 @@ impl Planner<'_> {
                 }
                 if d.id.is_some() || d.policy_id.is_some() || d.scheduled_policy.is_some() {
                     return fail(
-                        path,
+                        path.to_string(),
                         "a device of another tenant has no `id`, `policyId` or `scheduledPolicy` here.",
                     );
                 }
@@ -456,7 +484,7 @@ impl Planner<'_> {
                     batch: batch.clone(),
                     tenant,
                     identity,
-                    text: submission.text(),
+                    text,
                 })));
             }
             other => {
@@ -467,7 +495,7 @@ impl Planner<'_> {
             }
         }
         let known = |raw: &str, p: &str| -> Result<PolicyId, SeedError> {
-            let id: PolicyId = guid(raw, p)?;
+            let id: PolicyId = guid(raw, || p.to_owned())?;
             if policies.contains(&id) {
                 Ok(id)
             } else {
@@ -485,11 +513,9 @@ impl Planner<'_> {
         let scheduled = match &d.scheduled_policy {
             None => None,
             Some(s) => {
-                let from = time_at(
-                    Some(&s.from),
-                    self.now,
-                    &format!("{path}.scheduledPolicy.from"),
-                )?;
+                let from = time_at(Some(&s.from), self.now, || {
+                    format!("{path}.scheduledPolicy.from")
+                })?;
                 let policy = s
                     .policy_id
                     .as_deref()
@@ -499,24 +525,29 @@ impl Planner<'_> {
             }
         };
         let id = match &d.id {
-            Some(raw) => guid(raw, &format!("{path}.id"))?,
+            Some(raw) => guid(raw, || format!("{path}.id"))?,
             None => DeviceId::new(),
         };
-        let uploaded_at = time_at(
-            d.uploaded_date.as_deref(),
-            self.now,
-            &format!("{path}.uploadedDate"),
-        )?;
-        let listed_from = time_at(
-            d.listed_from.as_deref(),
-            uploaded_at,
-            &format!("{path}.listedFrom"),
-        )?;
+        // The devices of one upload share both times: parse each distinct pair once.
+        let raw = (d.uploaded_date.as_deref(), d.listed_from.as_deref());
+        let (uploaded_at, listed_from) = match &self.last_times {
+            Some((u, l, times)) if (u.as_deref(), l.as_deref()) == raw => *times,
+            _ => {
+                let uploaded_at = time_at(raw.0, self.now, || format!("{path}.uploadedDate"))?;
+                let listed_from = time_at(raw.1, uploaded_at, || format!("{path}.listedFrom"))?;
+                self.last_times = Some((
+                    raw.0.map(str::to_owned),
+                    raw.1.map(str::to_owned),
+                    (uploaded_at, listed_from),
+                ));
+                (uploaded_at, listed_from)
+            }
+        };
         Ok(Planned::Registered(Box::new(PlannedDevice {
             id,
             identity,
-            hashed: d.hardware_hash_digest.is_some() || submission.hardware_hash.is_some(),
-            text: submission.text(),
+            hashed: d.hardware_hash_digest.is_some() || hardware_hash.is_some(),
+            text,
             group: Group {
                 uploaded_at,
                 listed_from,
@@ -539,7 +570,7 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
         .map(|(i, e)| {
             let epath = format!("{path}.entries[{i}]");
             let outcome = match (&e.device_id, &e.error_code) {
-                (Some(id), None) => Outcome::Succeeded(guid(id, &format!("{epath}.deviceId"))?),
+                (Some(id), None) => Outcome::Succeeded(guid(id, || format!("{epath}.deviceId"))?),
                 (None, Some(code)) => Outcome::Failed(DeviceError::from_code(code).map_or_else(
                     || {
                         fail(
@@ -572,11 +603,11 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
         time_at(
             Some(raw),
             Timestamp::from_offset(time::OffsetDateTime::UNIX_EPOCH),
-            &format!("{path}.{field}"),
+            || format!("{path}.{field}"),
         )
     };
     Ok(Job {
-        id: guid(&j.id, &format!("{path}.id"))?,
+        id: guid(&j.id, || format!("{path}.id"))?,
         accepted_at: t(&j.accepted_at, "acceptedAt")?,
         started_at: t(&j.started_at, "startedAt")?,
         completed_at: t(&j.completed_at, "completedAt")?,
@@ -599,8 +630,9 @@ impl Store {
         let mut planner = Planner {
             state: &state,
             now,
-            identities: HashSet::new(),
+            identities: IdSet::default(),
             customers: HashSet::new(),
+            last_times: None,
         };
         let plans = doc
             .customers
@@ -625,6 +657,9 @@ impl Store {
                 cust.policies.insert(p.id, p);
             }
             summary.batches += plan.batches.len();
+            let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
+            cust.reserve_devices(incoming);
+            identities.reserve(incoming + plan.foreign.len());
             for (batch, records) in plan.batches {
                 summary.devices += records.len();
                 let slot = cust.batches.len() as u32;
@@ -658,12 +693,19 @@ impl Store {
 
     /// The whole registry as a document (`version` set), in a stable order.
     pub fn export(&self, clock: Option<ClockDoc>) -> Document {
-        let state = self.state();
-        let mut ids: Vec<&CustomerId> = state.customers.keys().collect();
-        ids.sort();
-        let customers = ids
-            .into_iter()
-            .filter_map(|id| Some((id, state.customers.get(id)?)))
+        // Copy under the lock (records share their text, so this is mostly memcpy), and build the
+        // document after releasing it: writing a million devices must not stall every request.
+        let mut snapshot: Vec<(CustomerId, Customer)> = {
+            let state = self.state();
+            state
+                .customers
+                .iter()
+                .map(|(id, c)| (*id, c.clone()))
+                .collect()
+        };
+        snapshot.sort_by_key(|(id, _)| *id);
+        let customers = snapshot
+            .iter()
             .map(|(id, c)| {
                 let policies = c
                     .policy_order
