@@ -69,6 +69,11 @@ impl BatchId {
         if name.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
+        // HTTP clients resolve `.` and `..` path segments away, so such a batch could never be
+        // addressed again.
+        if name == "." || name == ".." {
+            return Err("cannot be `.` or `..` (clients drop such path segments)".into());
+        }
         Ok(Self {
             key: BatchKey::of(name),
             name: name.to_owned(),
@@ -193,5 +198,7 @@ mod tests {
         assert!(BatchId::parse(&"x".repeat(MAX_BATCH_ID_CHARS)).is_ok());
         assert!(BatchId::parse(&"x".repeat(MAX_BATCH_ID_CHARS + 1)).is_err());
         assert!(BatchId::parse("a\u{0}b").is_err());
+        assert!(BatchId::parse("..").is_err());
+        assert!(BatchId::parse("...").is_ok());
     }
 }
