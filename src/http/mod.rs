@@ -10,6 +10,8 @@ mod devices;
 mod emulator;
 pub mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headers;
 mod idempotency;
 mod log;
