@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(emulator::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), body::read_deadline))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(from_fn(log::log_request))
         .layer(from_fn(headers::ms_headers))

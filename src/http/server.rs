@@ -11,10 +11,6 @@ use tokio::net::TcpListener;
 
 use super::{AppState, app};
 
-/// A client has this long to send a request's headers, which closes idle and stalled
-/// (slowloris) connections instead of holding them open forever.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long shutdown waits for in-flight requests before it drops them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -24,6 +20,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A client has `header_read_timeout` to send each request's headers (hyper starts the clock
+    // when it begins waiting, idle keep-alive included), which closes idle and stalled
+    // (slowloris) connections instead of holding them open forever.
+    let header_read_timeout = state.config.header_read_timeout;
     let app = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -42,9 +42,11 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // EMULATOR: requests hyper cannot parse (bad header bytes, a request target over 64 KiB,
+        // a head over its buffer) get hyper's bare 400/414/431, without the envelope.
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_read_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
