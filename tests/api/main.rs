@@ -5,6 +5,7 @@ mod concurrency;
 mod devices;
 mod errors;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod jobs;
 mod paths;
