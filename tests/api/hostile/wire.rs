@@ -381,10 +381,18 @@ async fn a_request_head_too_large_for_the_http_layer_is_a_bare_414_or_431() {
         ),
     ];
     for (bytes, status) in cases {
-        let response = raw(app, &bytes).await.expect("an answer");
-        assert_eq!(response.status, status);
-        assert_eq!(response.header("content-length"), Some(&b"0"[..]));
-        assert_eq!(response.body, b"");
+        // hyper gives up on a head over its buffer while the client is still sending it, and
+        // closing with unread bytes resets the connection, which may overtake the 431: a closed
+        // connection is the other right answer.
+        let mut stream = TcpStream::connect(host(app)).await.expect("connect");
+        let _ = stream.write_all(&bytes).await;
+        if let Some(response) = parse_response(&read_to_close(&mut stream).await) {
+            assert_eq!(response.status, status);
+            assert_eq!(response.header("content-length"), Some(&b"0"[..]));
+            assert_eq!(response.body, b"");
+        } else {
+            assert_eq!(status, 431, "the 414 comes once the whole head is read");
+        }
     }
     assert_eq!(snapshot(app).await, before);
 }
