@@ -19,7 +19,7 @@ for t in "${targets[@]}"; do
     -max_total_time="$seconds" -print_final_stats=1 "fuzz/corpus/$t" "fuzz/seeds/$t" \
     >"fuzz/logs/$t.log" 2>&1 || echo "$t: FAILED (see fuzz/logs/$t.log)"
   echo "== $t"
-  grep -E '^#[0-9]+ *DONE|^stat::|^Done' "fuzz/logs/$t.log" || true
+  grep -aE '^#[0-9]+[[:space:]]+DONE|^stat::|^Done' "fuzz/logs/$t.log" || true
   echo "corpus files: $(find "fuzz/corpus/$t" -type f | wc -l), $(du -sh "fuzz/corpus/$t" | cut -f1)"
 done
 rm -rf "$bin_dir"
