@@ -92,7 +92,24 @@ pub struct Config {
     /// How often, at most, changed state is written to `--state-file`.
     #[arg(long, env = "PCE_PERSIST_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub persist_interval: Duration,
+
+    /// How long a connection has to send a request's headers, counted from when the server
+    /// starts waiting for them (a new connection, or one idle between requests); then it is
+    /// closed. Not a flag: fixed for users, shortened by tests.
+    #[arg(skip = HEADER_READ_TIMEOUT)]
+    pub header_read_timeout: Duration,
+
+    /// How long a request's body has to arrive in full once its headers have; then 408. Not a
+    /// flag: fixed for users, shortened by tests.
+    #[arg(skip = BODY_READ_TIMEOUT)]
+    pub body_read_timeout: Duration,
 }
+
+// EMULATOR: Partner Center documents no timeouts; these close stalled (slowloris) clients.
+/// Default of [`Config::header_read_timeout`].
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`Config::body_read_timeout`]: a `--max-body` upload at a modest 1 MB/s.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClockMode {
@@ -173,6 +190,8 @@ mod tests {
         assert_eq!(c.fault_seed, 0);
         assert_eq!(c.journal_size, 1000);
         assert_eq!(c.persist_interval, Duration::from_secs(1));
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(30));
         assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());
     }
 

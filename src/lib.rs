@@ -36,3 +36,7 @@ pub mod telemetry;
 pub use clock::Clock;
 pub use config::Config;
 pub use http::{AppState, serve};
+
+/// Entry points into the request decoders for `fuzz/` and property tests; not a stable API.
+#[doc(hidden)]
+pub use http::fuzzing;

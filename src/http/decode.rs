@@ -63,6 +63,21 @@ pub fn opt_string(obj: &Object, path: &str, key: &str) -> Result<Option<String>,
     }
 }
 
+/// How many characters of a client's value an error message quotes.
+const QUOTED_CHARS: usize = 64;
+
+/// `value` quoted for an error message: whole when short, else its start and its length, so that
+/// a 10 MB value is neither sent back nor logged whole.
+pub fn quoted(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(QUOTED_CHARS).collect();
+    if chars.next().is_none() {
+        format!("`{head}`")
+    } else {
+        format!("`{head}…` ({} characters)", value.chars().count())
+    }
+}
+
 /// A type error for `path`; the whole body when `path` is empty.
 fn wrong_type(path: &str, expected: &str, got: &Value) -> ApiError {
     let problem = format!("must be {expected}, got {}.", type_name(got));
@@ -194,7 +209,8 @@ fn policy_entry(v: &Value, path: &str) -> Result<Option<String>, ApiError> {
             return Err(ApiError::invalid_input(
                 &key_path,
                 &format!(
-                    "must be `o_o_b_e` (the only category a profile is assigned under), got `{k}`."
+                    "must be `o_o_b_e` (the only category a profile is assigned under), got {}.",
+                    quoted(k)
                 ),
             ));
         }
@@ -312,9 +328,7 @@ fn policy_settings(obj: &Object) -> Result<Vec<PolicySetting>, ApiError> {
             let path = format!("policySettings[{i}]");
             let parsed = s.as_str().and_then(PolicySetting::parse);
             parsed.ok_or_else(|| {
-                let got = s
-                    .as_str()
-                    .map_or_else(|| type_name(s).to_owned(), |t| format!("`{t}`"));
+                let got = s.as_str().map_or_else(|| type_name(s).to_owned(), quoted);
                 ApiError::invalid_input(
                     &path,
                     &format!("must be one of {}, got {got}.", PolicySetting::accepted()),
@@ -359,9 +373,7 @@ pub fn configuration_policy(
     let category = match (creating, get(obj, "", "category")?) {
         (false, _) | (true, None | Some(Value::Null)) => PolicyCategory::Oobe,
         (true, Some(c)) => c.as_str().and_then(PolicyCategory::parse).ok_or_else(|| {
-            let got = c
-                .as_str()
-                .map_or_else(|| type_name(c).to_owned(), |t| format!("`{t}`"));
+            let got = c.as_str().map_or_else(|| type_name(c).to_owned(), quoted);
             ApiError::invalid_input(
                 "category",
                 &format!(
@@ -437,6 +449,16 @@ mod tests {
         let err = devices_to_add(&json!([{"productKey": "P", "modelName": long}])).unwrap_err();
         assert_eq!(err.body.data, vec!["[0].modelName".to_owned()]);
         assert!(devices_to_add(&json!([{"hardwareHash": "h".repeat(10_000)}])).is_ok());
+    }
+
+    #[test]
+    fn long_values_are_quoted_by_their_start_and_length() {
+        assert_eq!(quoted("skip_eula"), "`skip_eula`");
+        assert_eq!(quoted(&"é".repeat(64)), format!("`{}`", "é".repeat(64)));
+        assert_eq!(
+            quoted(&"é".repeat(65)),
+            format!("`{}…` (65 characters)", "é".repeat(64))
+        );
     }
 
     #[test]

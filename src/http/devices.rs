@@ -108,16 +108,8 @@ async fn list_devices(
     headers: HeaderMap,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let token = headers
-        .get(MS_CONTINUATION_TOKEN)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-        .filter(|t| !t.is_empty());
-    let cursor = match token {
-        None => None,
-        Some(t) => Some(
-            paging::decode(&t, customer, &path.batch_id).ok_or(Error::StaleContinuationToken)?,
-        ),
-    };
+    let raw_token = headers.get(MS_CONTINUATION_TOKEN).map(|v| v.as_bytes());
+    let cursor = paging::cursor_from_header(raw_token, customer, &path.batch_id)?;
     let page = state.store.list_devices(
         customer,
         &path.batch_id,

@@ -117,6 +117,17 @@ impl ApiError {
         )
     }
 
+    pub fn request_timeout(timeout: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            code::INVALID_INPUT,
+            format!(
+                "Invalid request input: the body did not arrive within {} of the request headers; send it whole and without pauses.",
+                humantime::format_duration(timeout)
+            ),
+        )
+    }
+
     pub fn unsupported_media_type(got: Option<&str>) -> Self {
         let got = got.map_or_else(
             || "no Content-Type".to_owned(),

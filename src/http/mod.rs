@@ -10,6 +10,8 @@ mod devices;
 pub mod emulator;
 pub mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod headers;
 mod idempotency;
 mod intercept;
@@ -171,6 +173,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             intercept::faults_and_journal,
         ))
+        // Outside the journal, which reads every body: a stalled body must time out there too.
+        .layer(from_fn_with_state(state.clone(), body::read_deadline))
         .layer(from_fn(log::observe))
         .with_state(state)
 }

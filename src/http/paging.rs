@@ -5,6 +5,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::error::ApiError;
+use crate::domain::Error;
 use crate::domain::ids::{BatchKey, CustomerId};
 use crate::store::Cursor;
 
@@ -34,6 +36,24 @@ pub fn decode(token: &str, customer: CustomerId, batch: &str) -> Option<Cursor> 
     let after = parts.next()?.parse().ok()?;
     let ours = parts.next().is_none() && token_customer == customer && tag == batch_tag(batch);
     ours.then_some(Cursor { epoch, after })
+}
+
+/// The cursor named by a raw `MS-ContinuationToken` header value: `None` for no header or a blank
+/// one (the first page), a 400 for a token that is not one of ours for this customer and batch.
+pub fn cursor_from_header(
+    raw: Option<&[u8]>,
+    customer: CustomerId,
+    batch: &str,
+) -> Result<Option<Cursor>, ApiError> {
+    let token = raw
+        .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+        .filter(|t| !t.is_empty());
+    match token {
+        None => Ok(None),
+        Some(t) => decode(&t, customer, batch)
+            .map(Some)
+            .ok_or_else(|| Error::StaleContinuationToken.into()),
+    }
 }
 
 #[cfg(test)]

@@ -41,10 +41,6 @@ fn drop_marked(result: Result<Response, std::convert::Infallible>) -> Result<Res
     }
 }
 
-/// A client has this long to send a request's headers, which closes idle and stalled
-/// (slowloris) connections instead of holding them open forever.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long shutdown waits for in-flight requests before it drops them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -54,6 +50,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A client has `header_read_timeout` to send each request's headers (hyper starts the clock
+    // when it begins waiting, idle keep-alive included), which closes idle and stalled
+    // (slowloris) connections instead of holding them open forever.
+    let header_read_timeout = state.config.header_read_timeout;
     let app = app(state).map_result(drop_marked as fn(_) -> _);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -72,9 +72,11 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        // EMULATOR: requests hyper cannot parse (bad header bytes, a request target over 64 KiB,
+        // a head over its buffer) get hyper's bare 400/414/431, without the envelope.
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(header_read_timeout)
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

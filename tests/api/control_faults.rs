@@ -426,3 +426,25 @@ async fn nested_arrays_and_unbounded_numbers_are_400() {
     )
     .await;
 }
+
+/// Found by schemathesis: a limit past any integer type keeps everything.
+#[tokio::test]
+async fn a_huge_journal_limit_keeps_everything() {
+    let app = spawn_app().await;
+    app.get(&format!("/v1/customers/{CUSTOMER}/policies")).await;
+    let journal = app
+        .control(
+            Method::GET,
+            "/_emulator/requests?limit=494612982122566182249919676416",
+            None,
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(journal["requests"].as_array().unwrap().len(), 1);
+    let bad = app
+        .control(Method::GET, "/_emulator/requests?limit=-1", None)
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}

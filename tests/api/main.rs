@@ -10,6 +10,7 @@ mod devices;
 mod errors;
 mod healthcheck;
 mod helpers;
+mod hostile;
 mod idempotency;
 mod jobs;
 mod paths;

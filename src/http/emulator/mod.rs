@@ -4,7 +4,7 @@
 mod clock;
 mod faults;
 mod requests;
-mod state;
+pub(crate) mod state;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -73,12 +73,15 @@ pub async fn list_requests(
             "method" => filter.method = Some(value),
             "path" => filter.path = Some(Glob::new(&value)),
             "limit" => {
-                filter.limit = Some(value.parse().map_err(|_| {
-                    ApiError::invalid_input(
+                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                if !digits {
+                    return Err(ApiError::invalid_input(
                         "limit",
                         &format!("must be a whole number, got `{value}`."),
-                    )
-                })?);
+                    ));
+                }
+                // A limit larger than any journal keeps everything.
+                filter.limit = Some(value.parse().unwrap_or(usize::MAX));
             }
             other => {
                 return Err(ApiError::invalid_input(

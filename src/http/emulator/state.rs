@@ -39,6 +39,13 @@ pub async fn reset(
     Ok(no_content())
 }
 
+/// A seed document's JSON as a [`Document`] (shape and types; the entries are checked when it is
+/// imported).
+pub(crate) fn decode_seed(json: serde_json::Value) -> Result<Document> {
+    seed_shape(&json)?;
+    from_json(json)
+}
+
 /// `POST /_emulator/seed`: loads a seed document atomically. 200 with what was added; 400 naming
 /// the offending entry, with nothing applied.
 pub async fn seed(
@@ -47,8 +54,7 @@ pub async fn seed(
     body: Body,
 ) -> Result<Response> {
     let json = read_json(&headers, body, state.config.max_body).await?;
-    seed_shape(&json)?;
-    let doc: Document = from_json(json)?;
+    let doc = decode_seed(json)?;
     let summary = state
         .store
         .import(&doc, state.clock.now())
