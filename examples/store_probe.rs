@@ -86,6 +86,9 @@ fn main() {
         t0.elapsed() - t1,
         bytes.len() / 1_000_000
     );
+    if let Ok(path) = std::env::var("PROBE_WRITE") {
+        std::fs::write(&path, &bytes).unwrap();
+    }
     drop(doc);
     drop(store);
     let fresh = Store::new(opts());

@@ -24,10 +24,20 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
             path.display()
         )
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-    // The version is read first, so a file from another version says so whatever its shape.
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    // A file from another version says so, whatever its shape: when the document does not parse,
+    // or parses with another version, the version alone is read to say why.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: Option<u64>,
+    }
+    let parsed: Result<Document, _> = serde_json::from_slice(&bytes);
+    let version = match &parsed {
+        Ok(doc) => doc.version.map(u64::from),
+        Err(_) => serde_json::from_slice::<Versioned>(&bytes)
+            .ok()
+            .and_then(|v| v.version),
+    };
+    match version {
         Some(v) if v == u64::from(crate::store::VERSION) => {}
         Some(v) => {
             return Err(format!(
@@ -36,16 +46,15 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
                 crate::store::VERSION
             ));
         }
-        None => {
+        None if parsed.is_ok() => {
             return Err(format!(
                 "state file {} has no version; refusing to start.",
                 path.display()
             ));
         }
+        None => {}
     }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| invalid(e.to_string()))
+    parsed.map(Some).map_err(|e| invalid(e.to_string()))
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, whole.

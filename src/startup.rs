@@ -81,6 +81,9 @@ pub fn build(config: Config) -> Result<AppState, String> {
             summary.devices,
             summary.policies
         );
+        // Freeing a million devices' worth of strings takes a noticeable moment; the emulator
+        // need not wait for it before serving.
+        std::thread::spawn(move || drop(doc));
     }
     for rule in faults {
         state.store.add_fault(rule);

@@ -53,9 +53,15 @@ pub fn get<'a>(obj: &'a Object, path: &str, key: &str) -> Result<Option<&'a Valu
 
 /// An optional string field; `null` and absence are the same.
 pub fn opt_string(obj: &Object, path: &str, key: &str) -> Result<Option<String>, ApiError> {
+    opt_str(obj, path, key).map(|s| s.map(str::to_owned))
+}
+
+/// [`opt_string`] without the copy, for values that are only looked at (a 4 KB hardware hash is
+/// digested, never kept).
+pub fn opt_str<'a>(obj: &'a Object, path: &str, key: &str) -> Result<Option<&'a str>, ApiError> {
     match get(obj, path, key)? {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(ApiError::invalid_input(
             &join(path, key),
             &format!("must be a string or null, got {}.", type_name(other)),
@@ -115,9 +121,9 @@ pub fn device(v: &Value, path: &str) -> Result<DeviceSubmission, ApiError> {
     };
     Ok(DeviceSubmission {
         // The hash is only digested, never kept, so its length is bounded by --max-body alone.
-        hardware_hash: opt_string(obj, path, "hardwareHash")
-            .map(present)?
-            .map(|h| HardwareHash::of(&h)),
+        hardware_hash: opt_str(obj, path, "hardwareHash")?
+            .filter(|h| !h.trim().is_empty())
+            .map(HardwareHash::of),
         product_key: field("productKey")?,
         serial_number: field("serialNumber")?,
         oem_manufacturer_name: field("oemManufacturerName")?,

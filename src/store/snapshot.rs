@@ -589,12 +589,8 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
             };
             Ok(JobEntry {
                 device_ref: e.device_ref.as_deref().map(Box::from),
-                text: DeviceText::new([
-                    e.serial_number.as_deref(),
-                    e.product_key.as_deref(),
-                    None,
-                    None,
-                ]),
+                // Filled in when the job is applied, sharing the device's text where it can.
+                text: DeviceText::default(),
                 outcome,
             })
         })
@@ -644,7 +640,7 @@ impl Store {
             customers: plans.len(),
             ..SeedSummary::default()
         };
-        for plan in plans {
+        for (plan, customer_doc) in plans.into_iter().zip(&doc.customers) {
             let State {
                 customers,
                 identities,
@@ -684,8 +680,8 @@ impl Store {
                 identities.insert(f.identity, f.tenant);
                 cust.foreign.push(f);
             }
-            for j in plan.jobs {
-                cust.jobs.insert(j.id, Arc::new(share_text(cust, j)));
+            for (j, jd) in plan.jobs.into_iter().zip(&customer_doc.jobs) {
+                cust.jobs.insert(j.id, Arc::new(job_texts(cust, j, jd)));
             }
         }
         Ok(summary)
@@ -824,16 +820,20 @@ fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
     }
 }
 
-/// Job lines of registered devices share the device's text, as after an upload.
-fn share_text(c: &Customer, mut job: Job) -> Job {
-    for e in &mut job.entries {
-        if let Outcome::Succeeded(id) = e.outcome
-            && let Some((_, d)) = c.device_by_id(id)
-            && d.text.serial_number() == e.text.serial_number()
-            && d.text.product_key() == e.text.product_key()
-        {
-            e.text = d.text.clone();
+/// Gives a job's lines their text: a registered device's own (shared, as after an upload) when
+/// it still matches, else the line's.
+fn job_texts(c: &Customer, mut job: Job, doc: &JobDoc) -> Job {
+    for (e, d) in job.entries.iter_mut().zip(&doc.entries) {
+        let (serial, key) = (d.serial_number.as_deref(), d.product_key.as_deref());
+        e.text = match e.outcome {
+            Outcome::Succeeded(id) => c
+                .device_by_id(id)
+                .map(|(_, device)| &device.text)
+                .filter(|t| t.serial_number() == serial && t.product_key() == key)
+                .cloned(),
+            Outcome::Failed(_) => None,
         }
+        .unwrap_or_else(|| DeviceText::new([serial, key, None, None]));
     }
     job
 }
