@@ -150,9 +150,17 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
 
 /// Content type, then size, then syntax.
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: u64) -> Result<Value, ApiError> {
+    parse_json(&read_json_bytes(headers, body, limit).await?)
+}
+
+/// Content type, then size; the bytes of a JSON body, for decoders that parse it themselves.
+pub async fn read_json_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
     is_json(headers)?;
-    let bytes = read_limited(headers, body, limit).await?;
-    parse_json(&bytes)
+    read_limited(headers, body, limit).await
 }
 
 #[cfg(test)]

@@ -199,6 +199,26 @@ pub fn device_batch_creation_request(
     Ok((batch_id, devices))
 }
 
+/// The body of an upload to a new batch, from its bytes: the fast path for a valid request,
+/// else [`device_batch_creation_request`] to name what is wrong.
+pub fn device_batch_creation_request_bytes(
+    bytes: &[u8],
+) -> Result<(BatchId, Vec<DeviceSubmission>), ApiError> {
+    match super::fast::device_batch_creation_request(bytes) {
+        Some(decoded) => Ok(decoded),
+        None => device_batch_creation_request(&super::body::parse_json(bytes)?),
+    }
+}
+
+/// The body of an upload to an existing batch, from its bytes (see
+/// [`device_batch_creation_request_bytes`]).
+pub fn devices_to_add_bytes(bytes: &[u8]) -> Result<Vec<DeviceSubmission>, ApiError> {
+    match super::fast::devices_to_add(bytes) {
+        Some(decoded) => Ok(decoded),
+        None => devices_to_add(&super::body::parse_json(bytes)?),
+    }
+}
+
 /// The body of an upload to an existing batch: a bare JSON array of `Device`.
 pub fn devices_to_add(v: &Value) -> Result<Vec<DeviceSubmission>, ApiError> {
     device_list(v, "")

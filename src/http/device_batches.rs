@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::body::read_json;
+use super::body::read_json_bytes;
 use super::decode;
 use super::error::Result;
 use super::extract::{Path, customer};
@@ -92,8 +92,8 @@ async fn create_device_batch(
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
-    let (batch, devices) = decode::device_batch_creation_request(&json)?;
+    let bytes = read_json_bytes(&headers, body, state.config.max_body).await?;
+    let (batch, devices) = decode::device_batch_creation_request_bytes(&bytes)?;
     let tracking = state
         .store
         .create_batch(customer, batch, devices, state.clock.now())?;

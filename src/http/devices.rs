@@ -14,7 +14,7 @@ use axum::routing::{get, patch, put};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::body::read_json;
+use super::body::{read_json, read_json_bytes};
 use super::decode;
 use super::device_batches::CustomerPath;
 use super::error::{ApiError, Result};
@@ -149,8 +149,8 @@ async fn add_devices_to_batch(
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
-    let devices = decode::devices_to_add(&json)?;
+    let bytes = read_json_bytes(&headers, body, state.config.max_body).await?;
+    let devices = decode::devices_to_add_bytes(&bytes)?;
     let tracking = state
         .store
         .add_devices(customer, &path.batch_id, devices, state.clock.now())?;

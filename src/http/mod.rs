@@ -10,6 +10,7 @@ mod devices;
 pub mod emulator;
 pub mod error;
 mod extract;
+pub(crate) mod fast;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod headers;

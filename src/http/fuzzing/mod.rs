@@ -30,7 +30,7 @@ fn customer() -> CustomerId {
 
 /// `POST …/deviceBatches`: a `DeviceBatchCreationRequest`.
 pub fn device_batch_creation_request(body: &[u8]) -> Result<(), ApiError> {
-    decode::device_batch_creation_request(&parse_json(body)?).map(drop)
+    decode::device_batch_creation_request_bytes(body).map(drop)
 }
 
 /// `POST /_emulator/seed`: a seed document, decoded and imported into a fresh store (so every
@@ -55,7 +55,7 @@ pub fn seed_document(body: &[u8]) -> Result<(), ApiError> {
 
 /// `POST …/deviceBatches/{id}/devices`: a bare array of `Device`.
 pub fn devices_to_add(body: &[u8]) -> Result<(), ApiError> {
-    decode::devices_to_add(&parse_json(body)?).map(drop)
+    decode::devices_to_add_bytes(body).map(drop)
 }
 
 /// `POST …/policies`: a `ConfigurationPolicy` to create.

@@ -261,6 +261,25 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_upload_decoder_agrees_with_the_tree_decoder_on_mutated_uploads(
+        selector in any::<prop::sample::Index>(),
+        mutation in arb_mutation(),
+    ) {
+        for (_, _, template) in decoders().into_iter().take(2) {
+            let body = serde_json::to_vec(&mutate(&template, selector, mutation.clone())).unwrap_or_default();
+            let tree = crate::http::body::parse_json(&body);
+            if let Some(fast) = crate::http::fast::devices_to_add(&body) {
+                let slow = tree.clone().and_then(|v| crate::http::decode::devices_to_add(&v));
+                prop_assert_eq!(Some(fast), slow.ok());
+            }
+            if let Some(fast) = crate::http::fast::device_batch_creation_request(&body) {
+                let slow = tree.and_then(|v| crate::http::decode::device_batch_creation_request(&v));
+                prop_assert_eq!(Some(fast), slow.ok());
+            }
+        }
+    }
+
+    #[test]
     fn a_valid_request_with_one_part_mutated_is_accepted_or_a_4xx_envelope(
         selector in any::<prop::sample::Index>(),
         mutation in arb_mutation(),
