@@ -12,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use bytes::BytesMut;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Frame, SizeHint};
 use serde_json::Value;
@@ -90,6 +91,9 @@ fn timed_out(e: &(dyn StdError + 'static)) -> Option<Duration> {
     None
 }
 
+/// How much of a body must arrive before its declared length is reserved.
+const PROVEN: usize = 1 << 20;
+
 /// Reads the whole body, answering 413 past `limit` (early when `Content-Length` says so), and
 /// 408 when the body's deadline passes first.
 pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
@@ -101,19 +105,40 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         return Err(ApiError::payload_too_large(limit));
     }
     let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit_usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::payload_too_large(limit))
+    // One buffer of the declared size rather than one that doubles its way there: the doubling
+    // leaves tens of MB of freed blocks behind in the allocator after each large upload. The
+    // declared size is reserved only once 1 MiB has arrived, so a client that declares a large
+    // body and stalls holds no more than that.
+    let declared = declared
+        .and_then(|len| usize::try_from(len).ok())
+        .unwrap_or(0);
+    let mut buffer = BytesMut::new();
+    let mut limited = Limited::new(body, limit_usize);
+    while let Some(frame) = limited.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if buffer.len() + data.len() > PROVEN && buffer.capacity() < declared {
+                        buffer.reserve(declared - buffer.len());
+                    }
+                    buffer.extend_from_slice(&data);
+                }
+            }
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(ApiError::payload_too_large(limit));
+            }
+            Err(e) => {
+                return Err(match timed_out(&*e) {
+                    Some(timeout) => ApiError::request_timeout(timeout),
+                    None => ApiError::invalid_input(
+                        "",
+                        &format!("the body could not be read to its end ({e})."),
+                    ),
+                });
+            }
         }
-        Err(e) => match timed_out(&*e) {
-            Some(timeout) => Err(ApiError::request_timeout(timeout)),
-            None => Err(ApiError::invalid_input(
-                "",
-                &format!("the body could not be read to its end ({e})."),
-            )),
-        },
     }
+    Ok(buffer.freeze())
 }
 
 /// Whether the request declares a JSON body: `application/json` or `text/json`, any parameters.
