@@ -188,13 +188,6 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    pub fn new(current: Option<PolicyId>) -> Self {
-        Self {
-            current,
-            scheduled: None,
-        }
-    }
-
     /// The policy assigned at `now`.
     pub fn at(&self, now: Timestamp) -> Option<PolicyId> {
         match self.scheduled.as_deref() {
@@ -250,7 +243,7 @@ mod assignment_tests {
     fn a_scheduled_assignment_takes_effect_at_its_time() {
         let t = |s: &str| Timestamp::parse_rfc3339(s).unwrap();
         let (p1, p2) = (PolicyId::new(), PolicyId::new());
-        let mut a = Assignment::new(Some(p1));
+        let mut a = Assignment::from_parts(Some(p1), None);
         a.schedule(
             Some(p2),
             t("2026-11-21T10:00:03Z"),
