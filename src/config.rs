@@ -43,9 +43,28 @@ pub struct Config {
     #[arg(long, env = "PCE_PROCESSING_FOR", default_value = "2s", value_parser = parse_duration)]
     pub processing_for: Duration,
 
-    /// `bearer`: Partner Center routes require `Authorization: Bearer <token>`; `off`: no check.
+    /// `bearer`: Partner Center routes require `Authorization: Bearer <token>`; `jwt`: only
+    /// unexpired tokens this emulator issued for Partner Center; `off`: no check.
     #[arg(long, env = "PCE_AUTH", value_enum, default_value_t = AuthMode::Bearer)]
     pub auth: AuthMode,
+
+    /// Mock Entra ID: `permissive` signs in any client, secret, user and password; `strict`
+    /// only the tenants, apps and users of the seed's `identity` section.
+    #[arg(long, env = "PCE_IDENTITY", value_enum, default_value_t = IdentityMode::Permissive)]
+    pub identity: IdentityMode,
+
+    /// Lifetime of the access and id tokens the mock Entra ID issues (emulator clock).
+    #[arg(long, env = "PCE_TOKEN_LIFETIME", default_value = "1h", value_parser = parse_duration)]
+    pub token_lifetime: Duration,
+
+    /// How long after a device code is issued its polls answer `authorization_pending` before
+    /// the sign-in is approved (emulator clock); `0s` approves the first poll.
+    #[arg(long, env = "PCE_DEVICE_CODE_APPROVE_AFTER", default_value = "0s", value_parser = parse_duration)]
+    pub device_code_approve_after: Duration,
+
+    /// Directory for the local CA, the server certificate and the token-signing key (created on first start, kept across restarts).
+    #[arg(long, env = "PCE_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
 
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
@@ -120,7 +139,14 @@ pub enum ClockMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     Bearer,
+    Jwt,
     Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IdentityMode {
+    Permissive,
+    Strict,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,6 +219,10 @@ mod tests {
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.body_read_timeout, Duration::from_secs(30));
         assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());
+        assert_eq!(c.identity, IdentityMode::Permissive);
+        assert_eq!(c.token_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.device_code_approve_after, Duration::ZERO);
+        assert!(c.tls_dir.is_none());
     }
 
     #[test]

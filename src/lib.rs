@@ -8,6 +8,7 @@
 //! - [`domain`]: identifiers, device rules, upload decisions, the job state machine (plain Rust).
 //! - [`store`]: the in-memory state behind one lock; the only code that touches the maps.
 //! - [`http`]: routes, middleware and the server loop; wire ⇄ domain translation only.
+//! - [`identity`]: the mock Entra ID (directory, signing key, tokens), free of HTTP.
 //! - [`startup`]: state at start-up (clock, restore, seed, faults); [`persist`]: `--state-file`.
 //! - [`telemetry`]: logging set-up.
 //! - [`healthcheck`]: the `healthcheck` subcommand.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
+pub mod identity;
 pub mod persist;
 pub mod startup;
 pub mod store;

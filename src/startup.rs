@@ -60,6 +60,8 @@ pub fn build(config: Config) -> Result<AppState, String> {
         _ => None,
     };
     let state = AppState::new(config, clock);
+    // An existing token-signing key is read now: a corrupt one stops start-up, not a request.
+    state.keys.preload()?;
     let source = state
         .config
         .state_file

@@ -1,7 +1,8 @@
-//! Bearer-token presence check on Partner Center routes (`--auth bearer`).
+//! The token check on Partner Center routes: presence (`--auth bearer`), or a verified token of
+//! the mock Entra ID (`--auth jwt`), whose claims then ride along in the request's extensions.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -9,25 +10,60 @@ use super::AppState;
 use super::error::ApiError;
 use crate::config::AuthMode;
 
-/// Whether `Authorization` is `Bearer <non-empty token>` (scheme in any case).
-// EMULATOR: the token is not validated; any non-empty bearer token stands for a signed-in partner.
-fn has_bearer(headers: &HeaderMap) -> bool {
+/// The token of `Authorization: Bearer <non-empty token>` (scheme in any case).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().split_once(' '))
-        .is_some_and(|(scheme, token)| {
-            scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
-        })
+        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .map(|(_, token)| token.trim())
 }
 
-/// The guard of every Partner Center route: the bearer check, then idempotent writes. One layer
+fn has_bearer(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some()
+}
+
+/// The route Partner Center documents as App+User only: creating a batch.
+const APP_USER_ONLY: &str = "/v1/customers/{customer_id}/deviceBatches";
+
+/// `--auth jwt`: the token must be one this emulator issued, unexpired on the emulator clock,
+/// for Partner Center. Its claims are handed on as a [`crate::identity::AccessClaims`] extension.
+fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
+    let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
+    let key = state
+        .keys
+        .existing()
+        .ok_or_else(|| ApiError::token_refused("the token was not issued by this emulator"))?;
+    let now = state.clock.now().as_offset().unix_timestamp();
+    let claims = crate::identity::tokens::verify(&key, token, now)
+        .map_err(|e| ApiError::token_refused(&e.to_string()))?;
+    let create_batch = req.method() == Method::POST
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|p| p.as_str() == APP_USER_ONLY);
+    if create_batch && claims.app_only {
+        return Err(ApiError::app_only_forbidden());
+    }
+    req.extensions_mut().insert(claims);
+    Ok(())
+}
+
+/// The guard of every Partner Center route: the token check, then idempotent writes. One layer
 /// for both, since each layer costs a state clone and a boxed future on every request.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.config.auth == AuthMode::Off || has_bearer(req.headers()) {
-        super::idempotency::idempotent_writes(&state, req, next).await
-    } else {
-        ApiError::unauthorized().into_response()
+pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let checked = match state.config.auth {
+        AuthMode::Off => Ok(()),
+        // EMULATOR: in `bearer` mode the token is not validated; any non-empty bearer token
+        // stands for a signed-in partner.
+        AuthMode::Bearer if has_bearer(req.headers()) => Ok(()),
+        AuthMode::Bearer => Err(ApiError::unauthorized()),
+        AuthMode::Jwt => verified(&state, &mut req),
+    };
+    match checked {
+        Ok(()) => super::idempotency::idempotent_writes(&state, req, next).await,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -18,6 +18,8 @@ pub mod code {
     pub const UNEXPECTED: u32 = 800_003;
     /// 400: "Invalid Customer Id".
     pub const INVALID_CUSTOMER: u32 = 900_118;
+    /// 403: "Access denied".
+    pub const ACCESS_DENIED: u32 = 2032;
     /// 404: "Not found".
     pub const NOT_FOUND: u32 = 1000;
     // EMULATOR: Microsoft documents no codes for these; ours are listed in the README.
@@ -76,6 +78,29 @@ impl ApiError {
         );
         e.challenge = true;
         e
+    }
+
+    /// 401 for a bearer token `--auth jwt` refuses (foreign, expired, wrong audience).
+    pub fn token_refused(why: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            code::TOKEN_MISSING,
+            format!(
+                "Partner Token missing in request context: {why}. Get a token for https://api.partnercenter.microsoft.com from this emulator's Entra ID (POST /{{tenant}}/oauth2/v2.0/token)."
+            ),
+        );
+        e.challenge = true;
+        e
+    }
+
+    /// 403 for an app-only token on an operation Partner Center documents as App+User only.
+    // EMULATOR: Microsoft documents no code for this refusal; 2032 is its "Access denied".
+    pub fn app_only_forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code::ACCESS_DENIED,
+            "Access denied: this operation supports App+User credentials only; sign in a user (authorization code, device code, password or refresh token) instead of using client credentials.",
+        )
     }
 
     pub fn invalid_customer(raw: &str) -> Self {

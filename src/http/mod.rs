@@ -15,6 +15,7 @@ pub(crate) mod fast;
 pub mod fuzzing;
 pub mod headers;
 mod idempotency;
+pub mod identity;
 mod intercept;
 mod log;
 pub mod normalize;
@@ -22,6 +23,7 @@ pub mod openapi;
 mod paging;
 mod policies;
 mod server;
+pub mod transport;
 mod wire;
 
 use std::any::Any;
@@ -60,6 +62,8 @@ pub struct Shared {
     pub store: Store,
     /// Status documents of terminal jobs, rendered once.
     pub rendered_jobs: batch_status::RenderedJobs,
+    /// The mock Entra ID's token-signing key (made or read on first need).
+    pub keys: crate::identity::keys::KeyStore,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,11 +85,13 @@ impl AppState {
             journal_size: config.journal_size,
             fault_seed: config.fault_seed,
         });
+        let keys = crate::identity::keys::KeyStore::new(config.tls_dir.clone());
         Self(Arc::new(Shared {
             config,
             clock,
             store,
             rendered_jobs: batch_status::RenderedJobs::default(),
+            keys,
         }))
     }
 }
@@ -154,9 +160,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/_emulator/requests"),
     ("POST", "/_emulator/seed"),
     ("GET", "/_emulator/state"),
+    ("POST", "/{tenant}/oauth2/v2.0/token"),
+    ("POST", "/{tenant}/oauth2/token"),
+    ("GET", "/{tenant}/oauth2/v2.0/authorize"),
+    ("GET", "/{tenant}/oauth2/authorize"),
+    ("POST", "/{tenant}/oauth2/v2.0/devicecode"),
+    ("POST", "/{tenant}/oauth2/devicecode"),
+    ("GET", "/{tenant}/v2.0/.well-known/openid-configuration"),
+    ("GET", "/{tenant}/.well-known/openid-configuration"),
+    ("GET", "/common/discovery/instance"),
+    ("GET", "/{tenant}/discovery/v2.0/keys"),
+    ("GET", "/common/discovery/keys"),
+    ("POST", "/generatetoken"),
 ];
 
-/// The router: Partner Center routes (bearer auth, idempotent writes) and the control plane.
+/// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and
+/// the mock Entra ID.
 pub fn router(state: AppState) -> Router {
     let partner_center = Router::new()
         .merge(device_batches::router())
@@ -167,6 +186,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(partner_center)
         .merge(emulator::router())
+        .merge(identity::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -15,6 +15,7 @@
 mod batches;
 mod faults;
 mod idempotency;
+mod identity;
 mod journal;
 mod policies;
 mod snapshot;
@@ -37,6 +38,9 @@ use crate::domain::timestamp::Timestamp;
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use faults::FaultView;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
+pub use identity::{
+    AppDoc, AuthCode, DeviceCode, GRANT_LIMIT, IdentityDoc, TenantDoc, UserDoc, UserGrant,
+};
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use policies::{PolicyUpdate, PolicyView};
 pub use snapshot::{ClockDoc, Document, SeedError, SeedSummary, VERSION};
@@ -98,6 +102,8 @@ struct State {
     customers: HashMap<CustomerId, Customer>,
     /// Every registered device identity and the customer (tenant) that holds it.
     identities: Identities,
+    /// The mock Entra ID's declared directory and issued grants.
+    identity: identity::IdentityState,
 }
 
 /// Registered identities and their owners. Owners are interned as `u32`, which halves the size
@@ -147,6 +153,7 @@ impl State {
             epoch: rand_epoch(),
             customers: HashMap::new(),
             identities: Identities::default(),
+            identity: identity::IdentityState::default(),
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Document {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockDoc>,
     pub customers: Vec<CustomerDoc>,
+    /// The mock Entra ID's tenants, apps and users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<super::IdentityDoc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -623,6 +626,11 @@ impl Store {
             );
         }
         let mut state = self.write();
+        let identity = doc
+            .identity
+            .as_ref()
+            .map(|i| super::identity::plan(&state.identity, i))
+            .transpose()?;
         let mut planner = Planner {
             state: &state,
             now,
@@ -684,6 +692,9 @@ impl Store {
                 cust.jobs.insert(j.id, Arc::new(job_texts(cust, j, jd)));
             }
         }
+        if let Some(identity) = identity {
+            state.identity.apply(identity);
+        }
         Ok(summary)
     }
 
@@ -691,13 +702,14 @@ impl Store {
     pub fn export(&self, clock: Option<ClockDoc>) -> Document {
         // Copy under the lock (records share their text, so this is mostly memcpy), and build the
         // document after releasing it: writing a million devices must not stall every request.
-        let mut snapshot: Vec<(CustomerId, Customer)> = {
+        let (mut snapshot, identity): (Vec<(CustomerId, Customer)>, _) = {
             let state = self.state();
-            state
+            let customers = state
                 .customers
                 .iter()
                 .map(|(id, c)| (*id, c.clone()))
-                .collect()
+                .collect();
+            (customers, state.identity.export())
         };
         snapshot.sort_by_key(|(id, _)| *id);
         let customers = snapshot
@@ -751,6 +763,7 @@ impl Store {
             version: Some(VERSION),
             clock,
             customers,
+            identity,
         }
     }
 }

@@ -1,0 +1,223 @@
+//! The mock Entra ID: token, authorize and device-code endpoints (v1 and v2), OpenID metadata,
+//! instance discovery, the JWKS, and Partner Center's legacy `/generatetoken`. Served by the same
+//! router, on paths that cannot collide with `/v1/…` or `/_emulator/…`.
+
+mod authorize;
+mod error;
+mod legacy;
+mod metadata;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::routing::{get, post};
+use bytes::Bytes;
+
+use super::AppState;
+use super::body::read_limited;
+use super::transport::Transport;
+use crate::config::IdentityMode;
+use crate::identity::directory::{Directory, TenantPath};
+use crate::identity::keys::SigningKey;
+pub use error::EntraError;
+
+/// The largest form body the token endpoints read.
+// EMULATOR: Entra documents no limit; forms are small, and this keeps them cheap to parse.
+pub const FORM_LIMIT: u64 = 256 * 1024;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(token::v2))
+        .route("/{tenant}/oauth2/token", post(token::v1))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::v2))
+        .route("/{tenant}/oauth2/authorize", get(authorize::v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(authorize::devicecode_v2),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(authorize::devicecode_v1),
+        )
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(metadata::openid_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(metadata::openid_v1),
+        )
+        .route("/common/discovery/instance", get(metadata::instance))
+        .route("/{tenant}/discovery/v2.0/keys", get(metadata::keys))
+        .route("/common/discovery/keys", get(metadata::keys))
+        .route("/generatetoken", post(legacy::generate_token))
+}
+
+/// `scheme://host` as the client reached the emulator: metadata URLs must lead back here.
+pub fn base_url<B>(req: &Request<B>, state: &AppState) -> String {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_graphic())
+                && !h.contains(['/', '\\', '@', '?', '#'])
+        })
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_else(|| state.config.bind.clone());
+    format!("{}://{host}", Transport::of(req).scheme())
+}
+
+/// A form body's parameters, in order.
+#[derive(Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(bytes: &[u8]) -> Self {
+        Self(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// A parameter's value; empty values count as absent, as Entra counts them.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, EntraError> {
+        self.get(name).ok_or_else(|| EntraError::missing(name))
+    }
+
+    /// The first parameter given more than once.
+    fn duplicate(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| self.0[..*i].iter().any(|(e, _)| e == k))
+            .map(|(_, (k, _))| k.as_str())
+    }
+}
+
+/// Reads a form body as the token endpoints do: limited in size, duplicated parameters
+/// refused. Another content type reads as an empty form, so the first required parameter is
+/// reported missing, as Entra does.
+pub async fn read_form(headers: &HeaderMap, body: axum::body::Body) -> Result<Form, EntraError> {
+    let bytes: Bytes = read_limited(headers, body, FORM_LIMIT).await.map_err(|e| {
+        let status = e.status;
+        EntraError::new(
+            status,
+            "invalid_request",
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                90_020
+            } else {
+                90_014
+            },
+            format!("The request body could not be read: {}", e.body.description),
+        )
+    })?;
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Ok(Form::default());
+    }
+    let form = Form::parse(&bytes);
+    if let Some(name) = form.duplicate() {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9_000_411,
+            format!("The request is not properly formatted. The parameter '{name}' is duplicated."),
+        ));
+    }
+    Ok(form)
+}
+
+/// The directory and mode a sign-in is judged by.
+pub struct Judge {
+    pub directory: Arc<Directory>,
+    pub strict: bool,
+}
+
+impl Judge {
+    pub fn of(state: &AppState) -> Self {
+        Self {
+            directory: state.store.directory(),
+            strict: state.config.identity == IdentityMode::Strict,
+        }
+    }
+
+    pub fn tenant_path(&self, segment: &str) -> Result<TenantPath, EntraError> {
+        self.directory
+            .resolve_path(segment, self.strict)
+            .ok_or_else(|| EntraError::unknown_tenant(segment))
+    }
+
+    /// In strict mode, the app must be declared: AADSTS700016 otherwise.
+    pub fn check_app(&self, client_id: &str, tenant: &str) -> Result<(), EntraError> {
+        if self.strict && self.directory.app(client_id).is_none() {
+            return Err(EntraError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700_016,
+                format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The signing key, made on a blocking thread the first time (RSA generation takes a while).
+pub async fn signing_key(state: &AppState) -> Result<Arc<SigningKey>, EntraError> {
+    if let Some(key) = state.keys.existing() {
+        return Ok(key);
+    }
+    let s = state.clone();
+    let made = tokio::task::spawn_blocking(move || s.keys.get())
+        .await
+        .unwrap_or_else(|e| Err(format!("key generation failed: {e}")));
+    made.map_err(|e| {
+        tracing::error!("{e}");
+        EntraError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50_000,
+            format!("There was an error issuing a token: {e}"),
+        )
+    })
+}
+
+/// The emulator clock in whole seconds since the epoch, as JWT times are written.
+pub fn epoch_seconds(state: &AppState) -> i64 {
+    state.clock.now().as_offset().unix_timestamp()
+}
+
+/// A fresh opaque secret (codes, refresh tokens): 64 base64url characters.
+pub fn opaque(prefix: &str) -> String {
+    use base64::Engine;
+    let mut bytes = Vec::with_capacity(48);
+    for _ in 0..3 {
+        bytes.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+    }
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
