@@ -1,5 +1,6 @@
 //! One integration-test binary (see the style guide): every module talks HTTP to a real server.
 
+mod auth_jwt;
 mod batches;
 mod concurrency;
 mod contract;
@@ -12,6 +13,7 @@ mod healthcheck;
 mod helpers;
 mod hostile;
 mod idempotency;
+mod identity;
 mod jobs;
 mod paths;
 mod policies;
