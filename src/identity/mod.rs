@@ -49,7 +49,7 @@ impl Scopes {
                 continue;
             }
             let (res, name) = match scope.rsplit_once('/') {
-                Some((res, name)) if res.contains(':') || res.contains('.') => {
+                Some((res, name)) if !res.is_empty() => {
                     (res.trim_end_matches('/').to_owned(), name.to_owned())
                 }
                 _ => (GRAPH.to_owned(), scope.to_owned()),
@@ -110,6 +110,11 @@ impl Scopes {
             .join(" ")
     }
 
+    /// A v1 `resource` as the v2 scope that means the same (`{resource}/.default`).
+    pub fn of_resource(resource: &str) -> String {
+        format!("{}/.default", resource.trim().trim_end_matches('/'))
+    }
+
     pub fn wants(&self, oidc_scope: &str) -> bool {
         self.oidc.iter().any(|s| s == oidc_scope)
     }
@@ -156,6 +161,9 @@ mod tests {
             Err(ScopeError::SeveralResources("api://x".into(), GRAPH.into()))
         );
         assert_eq!(Scopes::parse("  "), Err(ScopeError::Empty));
+        let app =
+            Scopes::parse(&Scopes::of_resource("00000003-0000-0000-c000-000000000000")).unwrap();
+        assert_eq!(app.resource, "00000003-0000-0000-c000-000000000000");
     }
 
     #[test]

@@ -302,3 +302,59 @@ pub fn reissue(mut claims: JwtClaims, now: i64, lifetime_secs: i64) -> JwtClaims
     claims.uti = token_id();
     claims
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::keys::KeyStore;
+
+    fn grant(audience: &str, principal: Principal) -> AccessGrant {
+        AccessGrant {
+            tenant: Uuid::from_u128(1),
+            audience: audience.to_owned(),
+            client_id: "app".to_owned(),
+            client_auth: "1",
+            principal,
+            scopes: "user_impersonation".to_owned(),
+        }
+    }
+
+    #[test]
+    fn verification_follows_the_given_clock_and_the_audience() {
+        let key = KeyStore::new(None).get().unwrap();
+        let user = Principal::User {
+            oid: Uuid::from_u128(2),
+            upn: "a@b.com".to_owned(),
+            name: "a".to_owned(),
+        };
+        let token = sign(&key, &grant(PARTNER_CENTER, user.clone()).claims(1000, 60)).unwrap();
+        assert_eq!(
+            verify(&key, &token, 1000),
+            Ok(AccessClaims {
+                tenant_id: Uuid::from_u128(1),
+                object_id: Uuid::from_u128(2),
+                app_id: "app".to_owned(),
+                app_only: false,
+                upn: Some("a@b.com".to_owned()),
+                scopes: vec!["user_impersonation".to_owned()],
+                roles: vec![],
+            })
+        );
+        assert_eq!(verify(&key, &token, 1060), Err(Rejection::Expired(1060)));
+        assert_eq!(verify(&key, &token, 999), Err(Rejection::NotYetValid(1000)));
+        let graph = sign(&key, &grant(crate::identity::GRAPH, user).claims(1000, 60)).unwrap();
+        assert!(matches!(
+            verify(&key, &graph, 1000),
+            Err(Rejection::WrongAudience(_))
+        ));
+        let app = Principal::App {
+            oid: Uuid::from_u128(3),
+            roles: vec!["R".to_owned()],
+        };
+        let token = sign(&key, &grant(PARTNER_CENTER, app).claims(1000, 60)).unwrap();
+        let claims = verify(&key, &token, 1000).unwrap();
+        assert!(claims.app_only);
+        assert_eq!(claims.roles, ["R"]);
+        assert!(claims.scopes.is_empty());
+    }
+}

@@ -78,7 +78,8 @@ pub struct UserGrant {
     pub tenant: Uuid,
     pub client_id: String,
     pub upn: String,
-    /// The scopes (v2) or resource (v1) first asked for; a refresh without one reuses it.
+    /// The scopes first asked for, in v2 syntax (a v1 `resource` as `{resource}/.default`); a
+    /// refresh that names none reuses them, on either endpoint.
     pub scope: String,
 }
 

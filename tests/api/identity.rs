@@ -383,6 +383,50 @@ async fn refresh_tokens_keep_the_user_rotate_and_belong_to_their_client() {
 }
 
 #[tokio::test]
+async fn a_refresh_token_from_one_endpoint_works_on_the_other() {
+    let app = spawn_app().await;
+    let v1 = token_ok(
+        &app,
+        &format!("/{TENANT}/oauth2/token"),
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app-1"),
+            ("username", "frank@contoso.com"),
+            ("password", "pw"),
+            ("resource", PC),
+        ],
+    )
+    .await;
+    let v2 = token_ok(
+        &app,
+        &format!("/{TENANT}/oauth2/v2.0/token"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app-1"),
+            ("refresh_token", v1["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        v2["scope"],
+        "https://api.partnercenter.microsoft.com/user_impersonation offline_access"
+    );
+    let back = token_ok(
+        &app,
+        &format!("/{TENANT}/oauth2/token"),
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app-1"),
+            ("refresh_token", v2["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(back["resource"], PC);
+    let (_, claims) = decode(back["access_token"].as_str().unwrap());
+    assert_eq!(claims["upn"], "frank@contoso.com");
+}
+
+#[tokio::test]
 async fn v1_answers_carry_strings_expires_on_not_before_and_resource() {
     let app = spawn_app().await;
     let path = format!("/{TENANT}/oauth2/token");
@@ -1037,6 +1081,48 @@ async fn strict_mode_accepts_only_declared_identities_with_entras_errors() {
         .send_checked()
         .await;
     assert_entra(response, StatusCode::BAD_REQUEST, "invalid_request", 90002).await;
+
+    // Sign-ins that name no declared user are refused: authorize redirects with the error,
+    // device codes are refused at once.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client
+        .get(app.url(&format!("/{TENANT}/oauth2/v2.0/authorize")))
+        .query(&[
+            ("client_id", "app-1"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://localhost/cb"),
+            ("scope", PC_DEFAULT),
+            ("login_hint", "zed@contoso.onmicrosoft.com"),
+        ])
+        .send_checked()
+        .await;
+    assert_eq!(
+        location(&response),
+        format!(
+            "http://localhost/cb?error=invalid_request&error_description=AADSTS50034%3A+The+user+account+zed%40contoso.onmicrosoft.com+does+not+exist+in+the+{TENANT}+directory."
+        )
+    );
+    let response = client
+        .get(app.url(&format!("/{TENANT}/oauth2/v2.0/authorize")))
+        .query(&[
+            ("client_id", "app-1"),
+            ("response_type", "code"),
+            ("redirect_uri", "http://localhost/cb"),
+            ("scope", PC_DEFAULT),
+        ])
+        .send_checked()
+        .await;
+    assert!(location(&response).starts_with("http://localhost/cb?code="));
+    let body = token_ok(
+        &app,
+        &format!("/{TENANT}/oauth2/v2.0/devicecode"),
+        &[("client_id", "app-1"), ("scope", PC_DEFAULT)],
+    )
+    .await;
+    assert!(body["device_code"].is_string());
 
     // A reset forgets the declared identities.
     app.control(Method::POST, "/_emulator/reset", None).await;

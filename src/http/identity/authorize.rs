@@ -115,10 +115,9 @@ fn consent(state: &AppState, tenant: &str, flavor: Flavor, q: &Form) -> Result<S
                 );
             }
         },
-        Flavor::V1 => q
-            .get("resource")
-            .unwrap_or(crate::identity::PARTNER_CENTER)
-            .to_owned(),
+        Flavor::V1 => crate::identity::Scopes::of_resource(
+            q.get("resource").unwrap_or(crate::identity::PARTNER_CENTER),
+        ),
     };
     let pkce = match (q.get("code_challenge"), q.get("code_challenge_method")) {
         (None, _) => None,
@@ -143,6 +142,14 @@ fn consent(state: &AppState, tenant: &str, flavor: Flavor, q: &Form) -> Result<S
             }),
     };
     let upn = upn.unwrap_or_else(|| judge.directory.default_user(tenant));
+    if !judge.knows_user(&upn, tenant) {
+        return refuse(
+            "invalid_request",
+            &format!(
+                "AADSTS50034: The user account {upn} does not exist in the {tenant} directory."
+            ),
+        );
+    }
     let code = opaque("1.");
     state.store.issue_code(
         code.clone(),
@@ -226,12 +233,21 @@ async fn devicecode(state: &AppState, tenant: &str, flavor: Flavor, req: Request
                 })?;
                 s.to_owned()
             }
-            Flavor::V1 => form.require("resource")?.to_owned(),
+            Flavor::V1 => crate::identity::Scopes::of_resource(form.require("resource")?),
         };
         let tenant = match path {
             TenantPath::Id(t) => t,
             TenantPath::Multi => crate::identity::directory::DEFAULT_TENANT,
         };
+        let upn = judge.directory.default_user(tenant);
+        // EMULATOR: the user who will approve is decided now (the tenant's first declared user),
+        // so strict mode refuses a tenant without one here rather than at the first poll.
+        if !judge.knows_user(&upn, tenant) {
+            return Err(EntraError::invalid_grant(
+                50_034,
+                format!("The user account {upn} does not exist in the {tenant} directory. Declare a user of this tenant in the seed's identity section."),
+            ));
+        }
         let now = state.clock.now();
         let device_code = opaque("DAQABAAEAAAA");
         let user_code = user_code();
@@ -241,7 +257,7 @@ async fn devicecode(state: &AppState, tenant: &str, flavor: Flavor, req: Request
                 grant: UserGrant {
                     tenant,
                     client_id: client_id.to_owned(),
-                    upn: judge.directory.default_user(tenant),
+                    upn,
                     scope,
                 },
                 approved_at: now.plus(state.config.device_code_approve_after),

@@ -112,6 +112,8 @@ impl Form {
 /// refused. Another content type reads as an empty form, so the first required parameter is
 /// reported missing, as Entra does.
 pub async fn read_form(headers: &HeaderMap, body: axum::body::Body) -> Result<Form, EntraError> {
+    // EMULATOR: Entra's answers to oversized or stalled bodies are undocumented; these are
+    // Entra-shaped (413 AADSTS90020, 408 AADSTS90014).
     let bytes: Bytes = read_limited(headers, body, FORM_LIMIT).await.map_err(|e| {
         let status = e.status;
         EntraError::new(
@@ -166,6 +168,12 @@ impl Judge {
         self.directory
             .resolve_path(segment, self.strict)
             .ok_or_else(|| EntraError::unknown_tenant(segment))
+    }
+
+    /// Whether `upn` may sign in to `tenant`: anyone in permissive mode, a declared user of that
+    /// tenant in strict mode.
+    pub fn knows_user(&self, upn: &str, tenant: uuid::Uuid) -> bool {
+        !self.strict || self.directory.user(upn).is_some_and(|u| u.tenant == tenant)
     }
 
     /// In strict mode, the app must be declared: AADSTS700016 otherwise.

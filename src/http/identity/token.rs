@@ -164,12 +164,18 @@ fn requested(form: &Form, flavor: Flavor, fallback: Option<&str>) -> Result<Scop
             })
         }
         Flavor::V1 => {
-            let resource = form
-                .get("resource")
-                .or(fallback)
-                .ok_or_else(|| EntraError::missing("resource"))?;
+            let resource = match (form.get("resource"), fallback) {
+                (Some(r), _) => r.trim().to_owned(),
+                (None, Some(stored)) => {
+                    Scopes::parse(stored)
+                        .map_err(|_| EntraError::missing("resource"))?
+                        .resource
+                }
+                (None, None) => return Err(EntraError::missing("resource")),
+            };
+            // v1 user sign-ins always answer an id token and a refresh token.
             Ok(Scopes {
-                resource: resource.trim().to_owned(),
+                resource,
                 names: vec![".default".to_owned()],
                 oidc: vec!["openid".to_owned(), "offline_access".to_owned()],
             })
@@ -177,11 +183,11 @@ fn requested(form: &Form, flavor: Flavor, fallback: Option<&str>) -> Result<Scop
     }
 }
 
-/// The original request of a grant, for refreshes that name none.
-fn grant_scope(form: &Form, flavor: Flavor) -> String {
+/// What a request asked for, in v2 syntax, to keep with a grant (see `UserGrant::scope`).
+pub fn stored_scope(form: &Form, flavor: Flavor) -> Option<String> {
     match flavor {
-        Flavor::V2 => form.get("scope").unwrap_or_default().to_owned(),
-        Flavor::V1 => form.get("resource").unwrap_or_default().to_owned(),
+        Flavor::V2 => form.get("scope").map(str::to_owned),
+        Flavor::V1 => form.get("resource").map(Scopes::of_resource),
     }
 }
 
@@ -276,7 +282,7 @@ async fn token(
                 tenant,
                 client_id,
                 upn: username,
-                scope: grant_scope(&form, flavor),
+                scope: stored_scope(&form, flavor).unwrap_or_default(),
             };
             user_tokens(ctx, user, acr, &scopes, None, &form, now).await
         }
