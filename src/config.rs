@@ -268,4 +268,27 @@ mod tests {
         assert!(c.strict_hardware_hash);
         assert_eq!(c.log_format, LogFormat::Json);
     }
+
+    #[test]
+    fn identity_flags_parse() {
+        let c = Cli::parse_from([
+            "pce",
+            "--auth",
+            "jwt",
+            "--identity",
+            "strict",
+            "--token-lifetime",
+            "5m",
+            "--device-code-approve-after",
+            "10s",
+            "--tls-dir",
+            "/var/lib/pce",
+        ])
+        .config;
+        assert_eq!(c.auth, AuthMode::Jwt);
+        assert_eq!(c.identity, IdentityMode::Strict);
+        assert_eq!(c.token_lifetime, Duration::from_secs(300));
+        assert_eq!(c.device_code_approve_after, Duration::from_secs(10));
+        assert_eq!(c.tls_dir, Some(PathBuf::from("/var/lib/pce")));
+    }
 }
