@@ -171,6 +171,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/common/discovery/instance"),
     ("GET", "/{tenant}/discovery/v2.0/keys"),
     ("GET", "/common/discovery/keys"),
+    ("GET", "/common/userrealm/{username}"),
     ("POST", "/generatetoken"),
 ];
 

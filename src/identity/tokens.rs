@@ -88,6 +88,9 @@ fn token_id() -> String {
 
 impl AccessGrant {
     /// The claims of the token, issued at `now` (seconds since the epoch, emulator clock).
+    // EMULATOR: every access token is v1-format, whatever endpoint issued it: Entra issues v1
+    // tokens to Partner Center and Graph, the resources that matter here. App-only tokens carry
+    // `roles` only when the seed declares them (Entra's come from admin consent).
     pub fn claims(&self, now: i64, lifetime_secs: i64) -> JwtClaims {
         let iss = v1_issuer(self.tenant);
         let (oid, name, upn, roles, scp, idtyp) = match &self.principal {

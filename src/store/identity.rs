@@ -14,6 +14,8 @@ use crate::domain::timestamp::Timestamp;
 use crate::identity::directory::{App, Directory, Tenant, User};
 
 /// How many of each kind of grant are remembered; the oldest are forgotten first.
+// EMULATOR: Entra keeps refresh tokens for 90 days; the emulator keeps the last 10,000 of each
+// kind, in memory only (a reset or restart forgets them).
 pub const GRANT_LIMIT: usize = 10_000;
 
 /// The seed's `identity` section.

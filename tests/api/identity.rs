@@ -855,6 +855,32 @@ async fn instance_discovery_answers_what_msal_asks() {
 }
 
 #[tokio::test]
+async fn user_realms_are_managed() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/common/userrealm/alice@contoso.com?api-version=1.0"))
+        .send_checked()
+        .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"ver": "1.0", "account_type": "Managed", "domain_name": "contoso.com", "cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline"})
+    );
+    let mut config = Config::for_tests();
+    config.identity = IdentityMode::Strict;
+    let strict = spawn_with(config).await;
+    let response = strict
+        .client
+        .get(strict.url("/common/userrealm/alice@contoso.com?api-version=1.0"))
+        .send_checked()
+        .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"ver": "1.0", "account_type": "Unknown", "cloud_instance_name": "microsoftonline.com"})
+    );
+}
+
+#[tokio::test]
 async fn tokens_verify_against_the_served_jwks() {
     let app = spawn_app().await;
     let token = user_token(&app, PC_DEFAULT).await;

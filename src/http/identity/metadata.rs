@@ -293,3 +293,38 @@ pub async fn keys(State(state): State<AppState>, req: Request) -> Response {
         ),
     }
 }
+
+#[derive(Serialize)]
+struct UserRealm {
+    ver: &'static str,
+    account_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain_name: Option<String>,
+    cloud_instance_name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cloud_audience_urn: Option<&'static str>,
+}
+
+/// `GET /common/userrealm/{username}?api-version=1.0`: whether a user's domain is managed
+/// (MSAL asks before a username/password sign-in; `Federated` would send it to WS-Trust). Every
+/// domain is managed, except in strict mode one no declared tenant owns (`Unknown`).
+pub async fn user_realm(State(state): State<AppState>, Path(username): Path<String>) -> Response {
+    let judge = Judge::of(&state);
+    let domain = username
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    let known = domain
+        .as_deref()
+        .is_some_and(|d| !judge.strict || judge.directory.tenant_by_domain(d).is_some());
+    json_response(
+        StatusCode::OK,
+        &UserRealm {
+            ver: "1.0",
+            account_type: if known { "Managed" } else { "Unknown" },
+            domain_name: domain.filter(|_| known),
+            cloud_instance_name: "microsoftonline.com",
+            cloud_audience_urn: known.then_some("urn:federation:MicrosoftOnline"),
+        },
+    )
+}

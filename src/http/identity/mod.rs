@@ -27,6 +27,8 @@ pub use error::EntraError;
 // EMULATOR: Entra documents no limit; forms are small, and this keeps them cheap to parse.
 pub const FORM_LIMIT: u64 = 256 * 1024;
 
+// EMULATOR: unknown paths and methods here fall through to the router's 404/405, answered in
+// the Partner Center envelope like every other route (Entra answers them with HTML or nothing).
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token::v2))
@@ -52,6 +54,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/common/discovery/instance", get(metadata::instance))
         .route("/{tenant}/discovery/v2.0/keys", get(metadata::keys))
         .route("/common/discovery/keys", get(metadata::keys))
+        .route("/common/userrealm/{username}", get(metadata::user_realm))
         .route("/generatetoken", post(legacy::generate_token))
 }
 
@@ -157,6 +160,8 @@ pub struct Judge {
 }
 
 impl Judge {
+    // EMULATOR: `--identity permissive` (the default) signs in any client, secret, user and
+    // password, naming them deterministically; only `strict` checks the seed's directory.
     pub fn of(state: &AppState) -> Self {
         Self {
             directory: state.store.directory(),

@@ -543,6 +543,7 @@ async fn issue(
             state.store.issue_refresh_token(token.clone(), refresh);
             body.refresh_token = Some(token);
         }
+        // EMULATOR: v1 id tokens are signed too (Entra's are unsigned); every reader accepts one.
         if u.id_token {
             let issuer =
                 (flavor == Flavor::V2).then(|| super::metadata::v2_issuer(ctx.base, grant.tenant));
