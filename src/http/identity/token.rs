@@ -199,229 +199,43 @@ struct Ctx<'a> {
     base: &'a str,
 }
 
+/// A token request, read: what every grant starts from.
+#[derive(Clone, Copy)]
+struct Req<'a> {
+    form: &'a Form,
+    judge: &'a Judge,
+    path: TenantPath,
+    client_id: &'a str,
+    tenant_segment: &'a str,
+    now: Timestamp,
+}
+
 async fn token(
     ctx: &Ctx<'_>,
     tenant_segment: &str,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, EntraError> {
-    let (state, flavor) = (ctx.state, ctx.flavor);
+    let state = ctx.state;
     let form = read_form(headers, body).await?;
     let grant_type = form.require("grant_type")?.to_owned();
     let judge = Judge::of(state);
     let path = judge.tenant_path(tenant_segment)?;
     let client_id = form.require("client_id")?.to_owned();
-    let now = state.clock.now();
+    let req = Req {
+        form: &form,
+        judge: &judge,
+        path,
+        client_id: &client_id,
+        tenant_segment,
+        now: state.clock.now(),
+    };
     match grant_type.as_str() {
-        "client_credentials" => {
-            let acr = client_auth(&form, &judge, &client_id, tenant_segment, true)?;
-            let scopes = requested(&form, flavor, None)?;
-            if flavor == Flavor::V2 && !scopes.is_default() {
-                return Err(EntraError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    1_002_012,
-                    format!(
-                        "The provided value for scope {} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
-                        form.get("scope").unwrap_or_default()
-                    ),
-                ));
-            }
-            let tenant = match path {
-                TenantPath::Id(t) => t,
-                TenantPath::Multi => judge.directory.home_of_app(&client_id),
-            };
-            let roles = judge
-                .directory
-                .app(&client_id)
-                .map(|a| a.roles.clone())
-                .unwrap_or_default();
-            let grant = AccessGrant {
-                tenant,
-                audience: scopes.resource.clone(),
-                client_id: client_id.clone(),
-                client_auth: acr,
-                principal: Principal::App {
-                    oid: app_oid(tenant, &client_id),
-                    roles,
-                },
-                scopes: String::new(),
-            };
-            issue(ctx, grant, &scopes, None, now).await
-        }
-        "password" => {
-            let acr = client_auth(&form, &judge, &client_id, tenant_segment, false)?;
-            let username = form.require("username")?.to_owned();
-            let password = form.require("password")?;
-            let scopes = requested(&form, flavor, None)?;
-            let tenant = match path {
-                TenantPath::Id(t) => t,
-                TenantPath::Multi => judge.directory.home_of_user(&username),
-            };
-            if judge.strict {
-                let Some(user) = judge
-                    .directory
-                    .user(&username)
-                    .filter(|u| u.tenant == tenant)
-                else {
-                    return Err(EntraError::invalid_grant(
-                        50_034,
-                        format!(
-                            "The user account {username} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
-                        ),
-                    ));
-                };
-                if user.password.as_deref() != Some(password) {
-                    return Err(EntraError::invalid_grant(
-                        50_126,
-                        "Error validating credentials due to invalid username or password.",
-                    ));
-                }
-            }
-            let user = UserGrant {
-                tenant,
-                client_id,
-                upn: username,
-                scope: stored_scope(&form, flavor).unwrap_or_default(),
-            };
-            user_tokens(ctx, user, acr, &scopes, None, &form, now).await
-        }
-        "refresh_token" => {
-            let acr = client_auth(&form, &judge, &client_id, tenant_segment, false)?;
-            let raw = form.require("refresh_token")?;
-            let user = if let Some(issued) = state.store.refresh_grant(raw) {
-                if !issued.client_id.eq_ignore_ascii_case(&client_id) {
-                    return Err(EntraError::invalid_grant(
-                        70_000,
-                        format!(
-                            "The provided grant is invalid or malformed: the refresh token was issued to client '{}', not '{client_id}'.",
-                            issued.client_id
-                        ),
-                    ));
-                }
-                issued
-            } else if let Some(declared) = judge.directory.user_by_refresh_token(raw) {
-                UserGrant {
-                    tenant: declared.tenant,
-                    client_id: client_id.clone(),
-                    upn: declared.upn.clone(),
-                    scope: String::new(),
-                }
-            } else if judge.strict {
-                return Err(EntraError::invalid_grant(
-                    9_002_313,
-                    "Invalid request. Request is malformed or invalid. The refresh token was not issued by this emulator nor declared in its identity section.",
-                ));
-            } else {
-                // EMULATOR: any refresh token signs in the tenant's default user in permissive mode.
-                let tenant = match path {
-                    TenantPath::Id(t) => t,
-                    TenantPath::Multi => crate::identity::directory::DEFAULT_TENANT,
-                };
-                UserGrant {
-                    tenant,
-                    client_id: client_id.clone(),
-                    upn: judge.directory.default_user(tenant),
-                    scope: String::new(),
-                }
-            };
-            let fallback = (!user.scope.is_empty()).then(|| user.scope.clone());
-            let mut scopes = requested(&form, flavor, fallback.as_deref())?;
-            if !scopes.wants("offline_access") {
-                // A refresh always answers a new refresh token.
-                scopes.oidc.push("offline_access".to_owned());
-            }
-            let user = UserGrant {
-                scope: form
-                    .get(if flavor == Flavor::V2 {
-                        "scope"
-                    } else {
-                        "resource"
-                    })
-                    .map_or(user.scope.clone(), str::to_owned),
-                ..user
-            };
-            user_tokens(ctx, user, acr, &scopes, None, &form, now).await
-        }
-        "authorization_code" => {
-            let acr = client_auth(&form, &judge, &client_id, tenant_segment, false)?;
-            let code = form.require("code")?;
-            let redirect_uri = form.require("redirect_uri")?;
-            let Some(issued) = state.store.redeem_code(code) else {
-                return Err(EntraError::invalid_grant(
-                    9_002_313,
-                    "Invalid request. Request is malformed or invalid. The authorization code was not issued by this emulator.",
-                ));
-            };
-            if issued.redeemed {
-                return Err(EntraError::invalid_grant(
-                    54_005,
-                    "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
-                ));
-            }
-            if now >= issued.expires_at {
-                return Err(EntraError::invalid_grant(
-                    70_008,
-                    "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
-                ));
-            }
-            if !issued.grant.client_id.eq_ignore_ascii_case(&client_id)
-                || issued.redirect_uri != redirect_uri
-            {
-                return Err(EntraError::invalid_grant(
-                    70_000,
-                    "The provided grant is invalid or malformed: the code was issued to another client or redirect_uri.",
-                ));
-            }
-            if let Some((method, challenge)) = &issued.pkce {
-                let verifier = form.get("code_verifier").unwrap_or_default();
-                if !crate::identity::pkce_matches(method, challenge, verifier) {
-                    return Err(EntraError::invalid_grant(
-                        50_148,
-                        "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
-                    ));
-                }
-            }
-            let fallback = issued.grant.scope.clone();
-            let scopes = requested(&form, flavor, Some(&fallback))?;
-            user_tokens(ctx, issued.grant, acr, &scopes, issued.nonce, &form, now).await
-        }
-        DEVICE_CODE | "device_code" => {
-            let acr = client_auth(&form, &judge, &client_id, tenant_segment, false)?;
-            // v1 names the device code `code`, v2 `device_code`.
-            let name = if flavor == Flavor::V2 {
-                "device_code"
-            } else {
-                "code"
-            };
-            let code = form.require(name)?;
-            let Some(issued) = state.store.device_code(code) else {
-                return Err(EntraError::invalid_grant(
-                    70_000,
-                    "The provided value for the input parameter 'device_code' is not valid: it was not issued by this emulator, or was already used.",
-                ));
-            };
-            if now >= issued.expires_at {
-                return Err(EntraError::new(
-                    StatusCode::BAD_REQUEST,
-                    "expired_token",
-                    70_019,
-                    "Verification code expired.",
-                ));
-            }
-            if now < issued.approved_at {
-                return Err(EntraError::new(
-                    StatusCode::BAD_REQUEST,
-                    "authorization_pending",
-                    70_016,
-                    "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
-                ));
-            }
-            state.store.forget_device_code(code);
-            let scope = issued.grant.scope.clone();
-            let scopes = requested(&Form::default(), flavor, Some(&scope))?;
-            user_tokens(ctx, issued.grant, acr, &scopes, None, &form, now).await
-        }
+        "client_credentials" => client_credentials(ctx, &req).await,
+        "password" => password(ctx, &req).await,
+        "refresh_token" => refresh_token(ctx, &req).await,
+        "authorization_code" => authorization_code(ctx, &req).await,
+        DEVICE_CODE | "device_code" => device_code(ctx, &req).await,
         other => Err(EntraError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -429,6 +243,270 @@ async fn token(
             format!("The app requested an unsupported grant type '{other}'."),
         )),
     }
+}
+
+/// `client_credentials`: an app-only token for the app itself.
+async fn client_credentials(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraError> {
+    let Req {
+        form,
+        judge,
+        path,
+        client_id,
+        tenant_segment,
+        now,
+    } = *req;
+    let flavor = ctx.flavor;
+    let acr = client_auth(form, judge, client_id, tenant_segment, true)?;
+    let scopes = requested(form, flavor, None)?;
+    if flavor == Flavor::V2 && !scopes.is_default() {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            1_002_012,
+            format!(
+                "The provided value for scope {} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).",
+                form.get("scope").unwrap_or_default()
+            ),
+        ));
+    }
+    let tenant = match path {
+        TenantPath::Id(t) => t,
+        TenantPath::Multi => judge.directory.home_of_app(client_id),
+    };
+    let roles = judge
+        .directory
+        .app(client_id)
+        .map(|a| a.roles.clone())
+        .unwrap_or_default();
+    let grant = AccessGrant {
+        tenant,
+        audience: scopes.resource.clone(),
+        client_id: client_id.to_owned(),
+        client_auth: acr,
+        principal: Principal::App {
+            oid: app_oid(tenant, client_id),
+            roles,
+        },
+        scopes: String::new(),
+    };
+    issue(ctx, grant, &scopes, None, now).await
+}
+
+/// `password`: a user signed in with a user name and password (ROPC).
+async fn password(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraError> {
+    let Req {
+        form,
+        judge,
+        path,
+        client_id,
+        tenant_segment,
+        now,
+    } = *req;
+    let flavor = ctx.flavor;
+    let acr = client_auth(form, judge, client_id, tenant_segment, false)?;
+    let username = form.require("username")?.to_owned();
+    let password = form.require("password")?;
+    let scopes = requested(form, flavor, None)?;
+    let tenant = match path {
+        TenantPath::Id(t) => t,
+        TenantPath::Multi => judge.directory.home_of_user(&username),
+    };
+    if judge.strict {
+        let Some(user) = judge
+            .directory
+            .user(&username)
+            .filter(|u| u.tenant == tenant)
+        else {
+            return Err(EntraError::invalid_grant(
+                50_034,
+                format!(
+                    "The user account {username} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
+                ),
+            ));
+        };
+        if user.password.as_deref() != Some(password) {
+            return Err(EntraError::invalid_grant(
+                50_126,
+                "Error validating credentials due to invalid username or password.",
+            ));
+        }
+    }
+    let user = UserGrant {
+        tenant,
+        client_id: client_id.to_owned(),
+        upn: username,
+        scope: stored_scope(form, flavor).unwrap_or_default(),
+    };
+    user_tokens(ctx, user, acr, &scopes, None, form, now).await
+}
+
+/// `refresh_token`: the user of an issued (or, permissively, any) refresh token, again.
+async fn refresh_token(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraError> {
+    let Req {
+        form,
+        judge,
+        path,
+        client_id,
+        tenant_segment,
+        now,
+    } = *req;
+    let (state, flavor) = (ctx.state, ctx.flavor);
+    let acr = client_auth(form, judge, client_id, tenant_segment, false)?;
+    let raw = form.require("refresh_token")?;
+    let user = if let Some(issued) = state.store.refresh_grant(raw) {
+        if !issued.client_id.eq_ignore_ascii_case(client_id) {
+            return Err(EntraError::invalid_grant(
+                70_000,
+                format!(
+                    "The provided grant is invalid or malformed: the refresh token was issued to client '{}', not '{client_id}'.",
+                    issued.client_id
+                ),
+            ));
+        }
+        issued
+    } else if let Some(declared) = judge.directory.user_by_refresh_token(raw) {
+        UserGrant {
+            tenant: declared.tenant,
+            client_id: client_id.to_owned(),
+            upn: declared.upn.clone(),
+            scope: String::new(),
+        }
+    } else if judge.strict {
+        return Err(EntraError::invalid_grant(
+            9_002_313,
+            "Invalid request. Request is malformed or invalid. The refresh token was not issued by this emulator nor declared in its identity section.",
+        ));
+    } else {
+        // EMULATOR: any refresh token signs in the tenant's default user in permissive mode.
+        let tenant = match path {
+            TenantPath::Id(t) => t,
+            TenantPath::Multi => crate::identity::directory::DEFAULT_TENANT,
+        };
+        UserGrant {
+            tenant,
+            client_id: client_id.to_owned(),
+            upn: judge.directory.default_user(tenant),
+            scope: String::new(),
+        }
+    };
+    let fallback = (!user.scope.is_empty()).then(|| user.scope.clone());
+    let mut scopes = requested(form, flavor, fallback.as_deref())?;
+    if !scopes.wants("offline_access") {
+        // A refresh always answers a new refresh token.
+        scopes.oidc.push("offline_access".to_owned());
+    }
+    let user = UserGrant {
+        scope: form
+            .get(if flavor == Flavor::V2 {
+                "scope"
+            } else {
+                "resource"
+            })
+            .map_or(user.scope.clone(), str::to_owned),
+        ..user
+    };
+    user_tokens(ctx, user, acr, &scopes, None, form, now).await
+}
+
+/// `authorization_code`: redeems a code `authorize` issued, once, PKCE checked.
+async fn authorization_code(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraError> {
+    let Req {
+        form,
+        judge,
+        client_id,
+        tenant_segment,
+        now,
+        ..
+    } = *req;
+    let (state, flavor) = (ctx.state, ctx.flavor);
+    let acr = client_auth(form, judge, client_id, tenant_segment, false)?;
+    let code = form.require("code")?;
+    let redirect_uri = form.require("redirect_uri")?;
+    let Some(issued) = state.store.redeem_code(code) else {
+        return Err(EntraError::invalid_grant(
+            9_002_313,
+            "Invalid request. Request is malformed or invalid. The authorization code was not issued by this emulator.",
+        ));
+    };
+    if issued.redeemed {
+        return Err(EntraError::invalid_grant(
+            54_005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        ));
+    }
+    if now >= issued.expires_at {
+        return Err(EntraError::invalid_grant(
+            70_008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        ));
+    }
+    if !issued.grant.client_id.eq_ignore_ascii_case(client_id)
+        || issued.redirect_uri != redirect_uri
+    {
+        return Err(EntraError::invalid_grant(
+            70_000,
+            "The provided grant is invalid or malformed: the code was issued to another client or redirect_uri.",
+        ));
+    }
+    if let Some((method, challenge)) = &issued.pkce {
+        let verifier = form.get("code_verifier").unwrap_or_default();
+        if !crate::identity::pkce_matches(method, challenge, verifier) {
+            return Err(EntraError::invalid_grant(
+                50_148,
+                "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+            ));
+        }
+    }
+    let fallback = issued.grant.scope.clone();
+    let scopes = requested(form, flavor, Some(&fallback))?;
+    user_tokens(ctx, issued.grant, acr, &scopes, issued.nonce, form, now).await
+}
+
+/// The device-code poll: pending until approved, then tokens once, expired after 15 minutes.
+async fn device_code(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraError> {
+    let Req {
+        form,
+        judge,
+        client_id,
+        tenant_segment,
+        now,
+        ..
+    } = *req;
+    let (state, flavor) = (ctx.state, ctx.flavor);
+    let acr = client_auth(form, judge, client_id, tenant_segment, false)?;
+    // v1 names the device code `code`, v2 `device_code`.
+    let name = if flavor == Flavor::V2 {
+        "device_code"
+    } else {
+        "code"
+    };
+    let code = form.require(name)?;
+    let Some(issued) = state.store.device_code(code) else {
+        return Err(EntraError::invalid_grant(
+            70_000,
+            "The provided value for the input parameter 'device_code' is not valid: it was not issued by this emulator, or was already used.",
+        ));
+    };
+    if now >= issued.expires_at {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            70_019,
+            "Verification code expired.",
+        ));
+    }
+    if now < issued.approved_at {
+        return Err(EntraError::new(
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            70_016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        ));
+    }
+    state.store.forget_device_code(code);
+    let scope = issued.grant.scope.clone();
+    let scopes = requested(&Form::default(), flavor, Some(&scope))?;
+    user_tokens(ctx, issued.grant, acr, &scopes, None, form, now).await
 }
 
 /// The tokens of a user sign-in: the access token, and an id token, a refresh token and
