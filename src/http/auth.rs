@@ -78,6 +78,63 @@ mod tests {
         h
     }
 
+    /// The claims `--auth jwt` verified reach the handler as an `AccessClaims` extension.
+    #[tokio::test]
+    async fn verified_claims_ride_along_in_the_extensions() {
+        use crate::clock::Clock;
+        use crate::config::Config;
+        use crate::identity::AccessClaims;
+        use crate::identity::tokens::{AccessGrant, Principal, sign};
+        use axum::Router;
+        use axum::body::Body;
+        use axum::extract::Extension;
+        use axum::middleware::from_fn_with_state;
+        use axum::routing::get;
+        use tower::ServiceExt;
+        use uuid::Uuid;
+
+        let mut config = Config::for_tests();
+        config.auth = AuthMode::Jwt;
+        let now =
+            crate::domain::timestamp::Timestamp::parse_rfc3339("2026-11-21T10:00:00Z").unwrap();
+        let state = AppState::new(config, Clock::manual(now));
+        let key = state.keys.get().unwrap();
+        let grant = AccessGrant {
+            tenant: Uuid::from_u128(7),
+            audience: crate::identity::PARTNER_CENTER.to_owned(),
+            client_id: "app".to_owned(),
+            client_auth: "1",
+            principal: Principal::App {
+                oid: Uuid::from_u128(8),
+                roles: vec![],
+            },
+            scopes: String::new(),
+        };
+        let token = sign(&key, &grant.claims(now.as_offset().unix_timestamp(), 60)).unwrap();
+        async fn tenant(Extension(claims): Extension<AccessClaims>) -> String {
+            format!("{} {}", claims.tenant_id, claims.app_only)
+        }
+        let app: Router = Router::new()
+            .route("/v1/customers/{customer_id}/deviceBatches", get(tenant))
+            .route_layer(from_fn_with_state(state.clone(), guard))
+            .with_state(state);
+        let response = app
+            .oneshot(
+                Request::builder()
+                    .uri("/v1/customers/c7f3c849-129f-4b85-a96d-4f8e88b315a3/deviceBatches")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], format!("{} true", Uuid::from_u128(7)).as_bytes());
+    }
+
     #[test]
     fn only_non_empty_bearer_tokens_pass() {
         assert!(has_bearer(&auth("Bearer abc")));

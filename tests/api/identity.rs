@@ -216,6 +216,20 @@ async fn client_assertions_are_taken_bounded_and_checked_for_shape() {
         .await;
         assert_entra(response, StatusCode::BAD_REQUEST, "invalid_request", code).await;
     }
+    // client_secret_basic, as the metadata advertises: form-encoded id and secret in Basic.
+    let basic = app
+        .client
+        .post(app.url(&path))
+        .basic_auth("app%2F1", Some("s%3Acret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", PC_DEFAULT)])
+        .send_checked()
+        .await;
+    let body: Value = basic.json().await.unwrap();
+    let (_, claims) = decode(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (claims["appid"].as_str(), claims["appidacr"].as_str()),
+        (Some("app/1"), Some("1"))
+    );
     let response = post_form(
         &app,
         &path,

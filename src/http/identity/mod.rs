@@ -101,6 +101,41 @@ impl Form {
         self.get(name).ok_or_else(|| EntraError::missing(name))
     }
 
+    /// Adds the client of `Authorization: Basic` (`client_secret_basic`, RFC 6749 §2.3.1:
+    /// form-encoded id and secret, base64) where the body names none.
+    pub fn with_basic_client(mut self, headers: &HeaderMap) -> Self {
+        use base64::Engine;
+        let credentials = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .and_then(|(_, b64)| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .ok()
+            })
+            .and_then(|raw| String::from_utf8(raw).ok());
+        let Some((id, secret)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+            return self;
+        };
+        let decoded = |raw: &str| {
+            form_urlencoded::parse(format!("v={raw}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        for (name, value) in [
+            ("client_id", decoded(id)),
+            ("client_secret", decoded(secret)),
+        ] {
+            if self.get(name).is_none() && !value.is_empty() {
+                self.0.push((name.to_owned(), value));
+            }
+        }
+        self
+    }
+
     /// The first parameter given more than once.
     fn duplicate(&self) -> Option<&str> {
         self.0

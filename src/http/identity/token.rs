@@ -217,7 +217,7 @@ async fn token(
     body: Body,
 ) -> Result<Response, EntraError> {
     let state = ctx.state;
-    let form = read_form(headers, body).await?;
+    let form = read_form(headers, body).await?.with_basic_client(headers);
     let grant_type = form.require("grant_type")?.to_owned();
     let judge = Judge::of(state);
     let path = judge.tenant_path(tenant_segment)?;
