@@ -17,3 +17,4 @@ mod paths;
 mod policies;
 mod schema;
 mod seeds;
+mod tls;
