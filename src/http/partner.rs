@@ -19,6 +19,8 @@ use crate::store::Store;
 
 /// The partner tenant of a request: `None` is the default, unpartitioned data (`--auth bearer`
 /// and `off`). Also put on the response, so the journal can record it.
+// EMULATOR: data is partitioned by the token's `tid` alone; Partner Center keys access by the
+// partner's customer relationships, and a customer's devices are the customer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Partner(pub Option<TenantId>);
 

@@ -11,6 +11,10 @@
 //!
 //! Counts (`devicesCount`, `devicesAssignedCount`) are derived when read, never kept as counters,
 //! so they cannot drift under concurrent uploads, assignments and deletions.
+//!
+//! Each partner tenant (`--auth jwt`) has a `Store` of its own, owned by the default one: its own
+//! lock and registry, so these invariants hold within one partner's world (see
+//! `store/partners.rs`).
 
 mod batches;
 mod faults;
@@ -79,7 +83,7 @@ pub struct StoreOptions {
 ///
 /// Besides the registry, it holds the control plane's state (fault rules, the journal and the
 /// idempotency records), each behind its own lock; no two of these locks are ever held at once.
-/// The default store also owns the partner tenants' stores (see [`partners`]).
+/// The default store also owns the partner tenants' stores (see `store/partners.rs`).
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
