@@ -352,7 +352,7 @@ impl Store {
     /// Clears one customer in one partner's world only (and the journal entries of that
     /// partner's requests for it).
     pub fn reset_partner_customer(&self, tenant: TenantId, customer: CustomerId) {
-        if let Some((_, partner)) = self.partners.all().into_iter().find(|(t, _)| *t == tenant) {
+        if let Some(partner) = self.partners.get(tenant) {
             partner.clear_customer(customer);
         }
         lock(&self.journal).forget(Some(customer), Some(tenant));

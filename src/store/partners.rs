@@ -50,13 +50,8 @@ impl Partners {
 
     /// The store of a partner, created empty on first use.
     pub(super) fn get_or_create(&self, tenant: TenantId) -> Arc<Store> {
-        if let Some(store) = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&tenant)
-        {
-            return store.clone();
+        if let Some(store) = self.get(tenant) {
+            return store;
         }
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         map.entry(tenant)
@@ -65,6 +60,15 @@ impl Partners {
                 Arc::new(Store::new(self.options))
             })
             .clone()
+    }
+
+    /// The store of a partner that has one.
+    pub(super) fn get(&self, tenant: TenantId) -> Option<Arc<Store>> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .cloned()
     }
 
     /// Every partner store, in tenant order.

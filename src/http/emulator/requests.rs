@@ -60,7 +60,8 @@ struct RequestList {
     requests: Vec<EntryJson>,
 }
 
-/// `GET /_emulator/requests?customer=&partnerTenant=&method=&path=&limit=`: `{"requests": [...]}`, newest last.
+/// `GET /_emulator/requests?customer=&partnerTenant=&method=&path=&limit=`:
+/// `{"requests": [...]}`, newest last.
 pub async fn list_requests(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
