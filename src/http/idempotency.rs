@@ -13,7 +13,7 @@ use super::AppState;
 use super::body::read_limited;
 use super::error::{ApiError, code};
 use super::headers::MS_REQUEST_ID;
-use super::partner::{Partner, Tenant};
+use super::partner::Partner;
 use crate::store::{Claim, RecordedAnswer};
 
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
@@ -45,8 +45,8 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         request_id
     );
     // Each partner tenant has its own records: the same MS-RequestId never replays across them.
-    let tenant = Tenant::of(state, Partner::of(&parts.extensions));
-    let idempotency = &tenant.store().idempotency;
+    let partner = Partner::of(&parts.extensions).map(|t| state.store.partner(t));
+    let idempotency = &partner.as_deref().unwrap_or(&state.store).idempotency;
     match idempotency.claim(&key, xxh3_128(&bytes)) {
         Claim::Replay(answer) => replay(answer),
         Claim::Mismatch => ApiError::new(
