@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::partner::Partner;
 use crate::config::AuthMode;
 
 /// Whether `Authorization` is `Bearer <non-empty token>` (scheme in any case).
@@ -23,12 +24,19 @@ fn has_bearer(headers: &HeaderMap) -> bool {
 
 /// The guard of every Partner Center route: the bearer check, then idempotent writes. One layer
 /// for both, since each layer costs a state clone and a boxed future on every request.
+///
+/// Whoever names the request's partner tenant ([`Partner`]) does so before idempotent writes run,
+/// so replays stay within that partner; the partner is copied onto the response for the journal.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.config.auth == AuthMode::Off || has_bearer(req.headers()) {
-        super::idempotency::idempotent_writes(&state, req, next).await
-    } else {
-        ApiError::unauthorized().into_response()
+    if !(state.config.auth == AuthMode::Off || has_bearer(req.headers())) {
+        return ApiError::unauthorized().into_response();
     }
+    let partner = Partner::of(req.extensions());
+    let mut response = super::idempotency::idempotent_writes(&state, req, next).await;
+    if partner.is_some() {
+        response.extensions_mut().insert(Partner(partner));
+    }
+    response
 }
 
 #[cfg(test)]

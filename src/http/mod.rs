@@ -20,6 +20,7 @@ mod log;
 pub mod normalize;
 pub mod openapi;
 mod paging;
+pub mod partner;
 mod policies;
 mod server;
 pub mod transport;

@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod idempotency;
 mod jobs;
+mod partners;
 mod paths;
 mod policies;
 mod schema;

@@ -156,7 +156,14 @@ pub fn seed_shape(doc: &serde_json::Value) -> Result<(), super::error::ApiError>
                 .collect()
         };
     objects_at(doc, "", &["clock"])?;
-    for (cpath, customer) in each(items(doc, "customers"), "customers")? {
+    let mut customers = each(items(doc, "customers"), "customers")?;
+    for (ppath, partner) in each(items(doc, "partners"), "partners")? {
+        customers.extend(each(
+            items(&partner, "customers"),
+            &format!("{ppath}.customers"),
+        )?);
+    }
+    for (cpath, customer) in customers {
         each(items(&customer, "policies"), &format!("{cpath}.policies"))?;
         for (bpath, batch) in each(items(&customer, "batches"), &format!("{cpath}.batches"))? {
             for (dpath, device) in each(items(&batch, "devices"), &format!("{bpath}.devices"))? {
