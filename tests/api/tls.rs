@@ -536,3 +536,28 @@ fn the_ca_subcommand_prints_the_ca_and_makes_one_if_needed() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_ipv6_loopback_address_is_in_the_certificate() {
+    // Machines without IPv6 loopback cannot run this; they prove nothing either way.
+    let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+        return;
+    };
+    let dir = temp_dir("ipv6");
+    let (state, tls) = startup::build_with_tls(tls_config(&dir)).expect("start-up succeeds");
+    let tls = tls.expect("TLS is configured");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve_tls(
+        listener,
+        tls.server_config,
+        state,
+        std::future::pending(),
+    ));
+    let ca = tls.ca_pem.expect("a local CA");
+    let response = client_trusting(&ca, addr, &[])
+        .get(format!("https://[::1]:{}/_emulator/health", addr.port()))
+        .send_checked()
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    std::fs::remove_dir_all(&dir).ok();
+}
