@@ -41,6 +41,8 @@ SCENARIOS = {
     "million": "1,000,000 devices with 4K hashes: RSS, page 9,900 vs page 1, state-file restore",
     "startup": "start-up to first healthy answer, empty state",
     "contention": "64 connections uploading into one batch vs into 64 batches",
+    "tls": "the POST run over HTTPS (keep-alive) vs HTTP on the same emulator; TLS handshakes/s",
+    "tokens": "token issuance: client_credentials POSTs to /{tenant}/oauth2/v2.0/token",
 }
 
 
@@ -65,11 +67,15 @@ def health_ok(port):
 class Server:
     """A product or baseline process on a free loopback port."""
 
-    def __init__(self, kind, args=(), log_path=None):
+    def __init__(self, kind, args=(), log_path=None, tls_dir=None):
         self.kind = kind
         self.port = free_port()
         binary = PRODUCT if kind == "product" else BASELINE
         cmd = [binary, "--bind", f"127.0.0.1:{self.port}", *args]
+        self.tls_port = None
+        if tls_dir:
+            self.tls_port = free_port()
+            cmd += ["--tls-bind", f"127.0.0.1:{self.tls_port}", "--tls-dir", tls_dir]
         self.log_file = open(log_path, "wb") if log_path else subprocess.DEVNULL
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -90,6 +96,9 @@ class Server:
 
     def url(self, path=""):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def tls_url(self, path=""):
+        return f"https://127.0.0.1:{self.tls_port}{path}"
 
     def conn(self, timeout=300):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -207,9 +216,10 @@ class Results:
                               ratios=ratios))
 
 
-def run_wrk(server, mode, path, connections, seconds, batches=1, threads=2):
+def run_wrk(server, mode, path, connections, seconds, batches=1, threads=2, tls=False):
+    url = server.tls_url(path) if tls else server.url(path)
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-           "--timeout", "10s", "-s", WRK_LUA, server.url(path), "--", mode, CUSTOMER, str(batches)]
+           "--timeout", "10s", "-s", WRK_LUA, url, "--", mode, CUSTOMER, str(batches)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     m = re.search(r"^BENCH (\{.*\})$", out, re.M)
     if not m:
@@ -506,6 +516,52 @@ def scenario_million(opts, res, work):
     res.add(f"--state-file with {n:,} devices", "VmRSS after restore", "MiB", collected["restore_rss"])
     res.notes.append("RSS checkpoints (KiB, last run): " +
                      ", ".join(f"{k:,} devices: {v:,}" for k, v in sorted(checkpoints.items())))
+
+
+def scenario_tls(opts, res, work):
+    """HTTPS against HTTP on one emulator (both listeners), interleaved: keep-alive POSTs, then
+    one request per connection (each a full TLS handshake, ECDSA P-256 certificate)."""
+    post = {"http": [], "https": []}
+    close = {"http": [], "https": []}
+    for r in range(opts.runs):
+        server = Server("product", ["--log-format", "json"], tls_dir=os.path.join(work, "tls"))
+        try:
+            prepare_batches(server, 1)
+            path = f"/v1/customers/{CUSTOMER}/deviceBatches/bench-0/devices"
+            for scheme in ("http", "https"):
+                tls = scheme == "https"
+                run_wrk(server, "post", path, 32, opts.warmup, tls=tls)
+                result = run_wrk(server, "post", path, 32, opts.duration, tls=tls)
+                post[scheme].append(result["rps"])
+                result = run_wrk(server, "close", "/_emulator/health", 32, opts.duration, tls=tls)
+                close[scheme].append(result["rps"])
+                log(f"tls run {r + 1} {scheme}: POST {post[scheme][-1]:.0f} req/s, "
+                    f"new connection per request {close[scheme][-1]:.0f} req/s")
+        finally:
+            server.stop()
+    ratio = med(post["https"]) / med(post["http"])
+    res.add("POST devices (5 new/request), HTTPS vs HTTP", "throughput (baseline column: HTTP)",
+            "req/s", post["https"], post["http"], ">= 0.80 x HTTP", ratio >= 0.8, ratio,
+            [t / h for t, h in zip(post["https"], post["http"])])
+    res.add("GET health, a new connection per request", "TLS handshakes (+ request) per second "
+            "(baseline column: plain TCP)", "req/s", close["https"], close["http"],
+            ratio=med(close["https"]) / med(close["http"]))
+
+
+def scenario_tokens(opts, res, work):
+    rates = []
+    for r in range(opts.runs):
+        server = Server("product", ["--log-format", "json"], tls_dir=os.path.join(work, "tls"))
+        try:
+            # The signing key is made on first use; the warm-up pays for it.
+            run_wrk(server, "token", "/contoso.onmicrosoft.com/oauth2/v2.0/token", 32, opts.warmup)
+            result = run_wrk(server, "token", "/contoso.onmicrosoft.com/oauth2/v2.0/token", 32,
+                             opts.duration)
+        finally:
+            server.stop()
+        rates.append(result["rps"])
+        log(f"tokens run {r + 1}: {result['rps']:.0f} tokens/s, p99 {result['p99_us'] / 1000:.2f} ms")
+    res.add("token issuance (client_credentials, RS256)", "tokens per second", "req/s", rates)
 
 
 def scenario_startup(opts, res, work):

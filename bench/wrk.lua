@@ -5,6 +5,8 @@
 --   mode "postdup": the same, but every request sends the same 5 devices (after the first, each
 --                upload is accepted with 806 ZtdDeviceAlreadyAssigned outcomes: no store growth)
 --   mode "get":  GET the URL's path as given on the command line
+--   mode "close": the same GET, on a new connection each time (Connection: close)
+--   mode "token": POST a client_credentials token request (form) to the URL's path
 -- In "post" mode every upload carries new product keys and serial numbers: each registers 5 devices.
 
 local thread_count = 0
@@ -38,6 +40,12 @@ function init(args)
     fixed = wrk.format("GET", nil, { ["Authorization"] = "Bearer bench-token" }, nil)
   elseif mode == "postdup" then
     fixed = wrk.format("POST", paths[0], headers, body(0))
+  elseif mode == "close" then
+    fixed = wrk.format("GET", nil, { ["Connection"] = "close" }, nil)
+  elseif mode == "token" then
+    fixed = wrk.format("POST", nil, { ["Content-Type"] = "application/x-www-form-urlencoded" },
+      "grant_type=client_credentials&client_id=6b5e1c9e-8f0a-4d1e-9c3b-2a7f4e5d6c8b"
+        .. "&client_secret=bench&scope=https%3A%2F%2Fapi.partnercenter.microsoft.com%2F.default")
   end
 end
 

@@ -26,6 +26,13 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Print the local CA certificate (PEM) that signs the HTTPS listener's certificate,
+    /// creating the CA first if the directory has none. Never prints a key.
+    Ca {
+        /// Directory of the CA (default: --tls-dir, else the user's data directory).
+        #[arg(long = "tls-dir", value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Everything the server reads at start-up.
@@ -34,6 +41,36 @@ pub struct Config {
     /// Listen address; port 0 picks any free port (the chosen address is logged).
     #[arg(long, env = "PCE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+
+    /// HTTPS listen address (e.g. `127.0.0.1:8443`), beside `--bind`: same routes, same
+    /// behaviour. Off unless given.
+    #[arg(long, env = "PCE_TLS_BIND")]
+    pub tls_bind: Option<String>,
+
+    /// Directory for the local CA, the server certificate and the token-signing key (created on
+    /// first start, kept across restarts). Default with `--tls-bind`: the user's data directory
+    /// (`$XDG_DATA_HOME` or `~/.local/share`)`/partner-center-emulator/tls`.
+    #[arg(long, env = "PCE_TLS_DIR")]
+    pub tls_dir: Option<PathBuf>,
+
+    /// Another name (or IP address) for the server certificate, beside Partner Center's and
+    /// Entra ID's hosts and loopback; repeatable (env: comma-separated), e.g. a compose service.
+    #[arg(
+        long = "tls-san",
+        env = "PCE_TLS_SAN",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub tls_san: Vec<String>,
+
+    /// Serve this certificate chain (PEM) instead of one signed by the local CA; needs
+    /// `--tls-key`.
+    #[arg(long, env = "PCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1) of `--tls-cert`.
+    #[arg(long, env = "PCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// How long a new job stays `queued` (e.g. `0s`, `250ms`, `2s`).
     #[arg(long, env = "PCE_QUEUED_FOR", default_value = "1s", value_parser = parse_duration)]
@@ -61,10 +98,6 @@ pub struct Config {
     /// the sign-in is approved (emulator clock); `0s` approves the first poll.
     #[arg(long, env = "PCE_DEVICE_CODE_APPROVE_AFTER", default_value = "0s", value_parser = parse_duration)]
     pub device_code_approve_after: Duration,
-
-    /// Directory for the local CA, the server certificate and the token-signing key (created on first start, kept across restarts).
-    #[arg(long, env = "PCE_TLS_DIR")]
-    pub tls_dir: Option<PathBuf>,
 
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]

@@ -11,6 +11,7 @@
 //! - [`identity`]: the mock Entra ID (directory, signing key, tokens), free of HTTP.
 //! - [`startup`]: state at start-up (clock, restore, seed, faults); [`persist`]: `--state-file`.
 //! - [`telemetry`]: logging set-up.
+//! - [`tls`]: the local CA and server certificate of the HTTPS listener (`--tls-bind`).
 //! - [`healthcheck`]: the `healthcheck` subcommand.
 //!
 //! Embedders and tests run the same stack as the binary:
@@ -34,10 +35,11 @@ pub mod persist;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use clock::Clock;
 pub use config::Config;
-pub use http::{AppState, serve};
+pub use http::{AppState, serve, serve_tls};
 
 /// Entry points into the request decoders for `fuzz/` and property tests; not a stable API.
 #[doc(hidden)]

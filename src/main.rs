@@ -4,14 +4,31 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use partner_center_emulator::config::{Cli, Command};
-use partner_center_emulator::{healthcheck, startup, telemetry};
+use partner_center_emulator::{healthcheck, startup, telemetry, tls};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let Cli { command, config } = Cli::parse();
-    if let Some(Command::Healthcheck { url }) = command {
-        let url = url.unwrap_or_else(|| format!("http://{}", config.bind));
-        return healthcheck::run(&url).await;
+    match command {
+        Some(Command::Healthcheck { url }) => {
+            let url = url.unwrap_or_else(|| format!("http://{}", config.bind));
+            return healthcheck::run(&url).await;
+        }
+        Some(Command::Ca { dir }) => {
+            let printed = tls::resolve_dir(dir.or(config.tls_dir).as_deref())
+                .and_then(|dir| tls::ca_pem(&dir));
+            return match printed {
+                Ok(pem) => {
+                    print!("{pem}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("partner-center-emulator ca: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     telemetry::init(config.log_format);
     match startup::run(config, shutdown_signal()).await {

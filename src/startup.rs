@@ -10,9 +10,35 @@ use crate::http::AppState;
 use crate::http::emulator::parse_rules;
 use crate::persist;
 use crate::store::Document;
+use crate::tls::{self, Tls};
 
 /// Builds the emulator's state from its configuration, or says why it cannot start.
 pub fn build(config: Config) -> Result<AppState, String> {
+    build_with_tls(config).map(|(state, _)| state)
+}
+
+/// [`build`], plus the HTTPS listener's TLS set-up when `--tls-bind` is given: the local CA is
+/// read or made (in `--tls-dir`, else the user's data directory), or the user's certificate is
+/// loaded. A missing, unreadable or mismatched certificate or key refuses start-up.
+pub fn build_with_tls(mut config: Config) -> Result<(AppState, Option<Tls>), String> {
+    let tls = match &config.tls_bind {
+        Some(_) => {
+            let dir = tls::resolve_dir(config.tls_dir.as_deref())?;
+            let tls = tls::load(&config, &dir)?;
+            // The token-signing key lives beside the CA, so it too survives restarts.
+            config.tls_dir = Some(dir);
+            Some(tls)
+        }
+        None => None,
+    };
+    let state = build_state(config)?;
+    if let Some(pem) = tls.as_ref().and_then(|t| t.ca_pem.clone()) {
+        let _ = state.ca_pem.set(pem);
+    }
+    Ok((state, tls))
+}
+
+fn build_state(config: Config) -> Result<AppState, String> {
     let restored = match &config.state_file {
         Some(path) => persist::load(path)?,
         None => None,
@@ -93,25 +119,71 @@ pub fn build(config: Config) -> Result<AppState, String> {
     Ok(state)
 }
 
-/// Runs the emulator as the binary does: build the state, bind, serve until `shutdown`, then
-/// write the state file one last time.
+/// Runs the emulator as the binary does: build the state, bind (HTTP, and HTTPS with
+/// `--tls-bind`), serve until `shutdown`, then write the state file one last time.
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let state = build(config)?;
+    let (state, tls) = build_with_tls(config)?;
     let config = state.config.clone();
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    let tls_listener = match (&config.tls_bind, &tls) {
+        (Some(addr), Some(tls)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on --tls-bind {addr}: {e}"))?;
+            Some((listener, tls.server_config.clone()))
+        }
+        _ => None,
+    };
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening on http://{addr}");
+    }
+    if let Some(Ok(addr)) = tls_listener.as_ref().map(|(l, _)| l.local_addr()) {
+        tracing::info!(%addr, "listening on https://{addr}");
+        if let Some(dir) = config
+            .tls_dir
+            .as_ref()
+            .filter(|_| state.ca_pem.get().is_some())
+        {
+            tracing::info!(
+                "HTTPS certificate signed by the local CA {}",
+                dir.join(tls::CA_CERT_FILE).display()
+            );
+        }
     }
     let persisting = config
         .state_file
         .clone()
         .map(|path| tokio::spawn(persist::run(state.clone(), path, config.persist_interval)));
-    let served = crate::serve(listener, state.clone(), shutdown).await;
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let https = tls_listener.map(|(listener, tls)| {
+        tokio::spawn(crate::serve_tls(
+            listener,
+            tls,
+            state.clone(),
+            stopping(stopped.clone()),
+        ))
+    });
+    let http = crate::serve(listener, state.clone(), stopping(stopped));
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let (served, ()) = tokio::join!(http, signal);
+    let served_tls = match https {
+        Some(task) => task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
+        None => Ok(()),
+    };
     if let Some(task) = persisting {
         task.abort();
     }
@@ -123,5 +195,6 @@ pub async fn run(
             )
         })?;
     }
-    served.map_err(|e| format!("server failed: {e}"))
+    served.map_err(|e| format!("server failed: {e}"))?;
+    served_tls.map_err(|e| format!("HTTPS server failed: {e}"))
 }

@@ -148,6 +148,10 @@ guid_id!(
     /// Server-assigned id of a configuration (Autopilot) policy.
     PolicyId
 );
+guid_id!(
+    /// Entra ID tenant of the signed-in partner (a token's `tid`): whose world a request sees.
+    TenantId
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::partner::Partner;
 use crate::config::AuthMode;
+use crate::domain::ids::TenantId;
 
 /// The token of `Authorization: Bearer <non-empty token>` (scheme in any case).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -28,7 +30,8 @@ fn has_bearer(headers: &HeaderMap) -> bool {
 const APP_USER_ONLY: &str = "/v1/customers/{customer_id}/deviceBatches";
 
 /// `--auth jwt`: the token must be one this emulator issued, unexpired on the emulator clock,
-/// for Partner Center. Its claims are handed on as a [`crate::identity::AccessClaims`] extension.
+/// for Partner Center. Its claims are handed on as a [`crate::identity::AccessClaims`] extension,
+/// and its `tid` as the request's [`Partner`].
 fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
     let key = state
@@ -46,12 +49,18 @@ fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     if create_batch && claims.app_only {
         return Err(ApiError::app_only_forbidden());
     }
+    req.extensions_mut()
+        .insert(Partner(Some(TenantId::from(claims.tenant_id))));
     req.extensions_mut().insert(claims);
     Ok(())
 }
 
 /// The guard of every Partner Center route: the token check, then idempotent writes. One layer
 /// for both, since each layer costs a state clone and a boxed future on every request.
+///
+/// Whoever names the request's partner tenant ([`Partner`]) does so before idempotent writes run,
+/// so replays stay within that partner; the partner is copied onto the response for the journal.
+/// With `--auth jwt` that is this guard, from the verified token's `tid`.
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let checked = match state.config.auth {
         AuthMode::Off => Ok(()),
@@ -61,10 +70,15 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         AuthMode::Bearer => Err(ApiError::unauthorized()),
         AuthMode::Jwt => verified(&state, &mut req),
     };
-    match checked {
-        Ok(()) => super::idempotency::idempotent_writes(&state, req, next).await,
-        Err(e) => e.into_response(),
+    if let Err(e) = checked {
+        return e.into_response();
     }
+    let partner = Partner::of(req.extensions());
+    let mut response = super::idempotency::idempotent_writes(&state, req, next).await;
+    if partner.is_some() {
+        response.extensions_mut().insert(Partner(partner));
+    }
+    response
 }
 
 #[cfg(test)]

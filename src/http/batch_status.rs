@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::error::{ApiError, Result};
 use super::extract::{Path, customer};
+use super::partner::Tenant;
 use super::wire::{Attributes, JSON_CONTENT_TYPE, json_response};
 use crate::domain::ids::TrackingId;
 use crate::domain::job::{Job, Outcome};
@@ -153,21 +153,18 @@ fn json_bytes(bytes: Bytes) -> Response {
 /// `GET /v1/customers/{customer_id}/batchJobStatus/{tracking_id}`: a job's `BatchUploadDetails`.
 ///
 /// 200; 400 (bad customer id), 401, 404 (unknown tracking id, or another customer's).
-async fn get_batch_upload_status(
-    State(state): State<AppState>,
-    Path(path): Path<JobPath>,
-) -> Result<Response> {
+async fn get_batch_upload_status(tenant: Tenant, Path(path): Path<JobPath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let job = state.store.job(customer, &path.tracking_id)?;
-    if let Some(bytes) = state.rendered_jobs.get(&job) {
+    let job = tenant.store().job(customer, &path.tracking_id)?;
+    if let Some(bytes) = tenant.state.rendered_jobs.get(&job) {
         return Ok(json_bytes(bytes));
     }
-    let now = state.clock.now();
+    let now = tenant.state.clock.now();
     let details = BatchUploadDetails::of(&job, now);
     if !job.status_at(now).is_terminal() {
         return Ok(json_response(StatusCode::OK, &details));
     }
     let bytes = Bytes::from(serde_json::to_vec(&details).map_err(|_| ApiError::internal())?);
-    state.rendered_jobs.put(&job, bytes.clone());
+    tenant.state.rendered_jobs.put(&job, bytes.clone());
     Ok(json_bytes(bytes))
 }

@@ -4,7 +4,6 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -15,6 +14,7 @@ use super::body::read_json_bytes;
 use super::decode;
 use super::error::Result;
 use super::extract::{Path, customer};
+use super::partner::Tenant;
 use super::wire::{Attributes, Collection, Link, accepted, json_response};
 use crate::domain::ids::CustomerId;
 use crate::store::BatchView;
@@ -68,12 +68,11 @@ impl DeviceBatchJson {
 /// `GET /v1/customers/{customer_id}/deviceBatches`: the customer's batches in creation order.
 ///
 /// 200 `ResourceCollection<DeviceBatch>`; 400 (bad customer id), 401.
-async fn list_device_batches(
-    State(state): State<AppState>,
-    Path(path): Path<CustomerPath>,
-) -> Result<Response> {
+async fn list_device_batches(tenant: Tenant, Path(path): Path<CustomerPath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let batches = state.store.list_batches(customer, state.clock.now());
+    let batches = tenant
+        .store()
+        .list_batches(customer, tenant.state.clock.now());
     let items = batches
         .into_iter()
         .map(|b| DeviceBatchJson::of(customer, b))
@@ -86,16 +85,17 @@ async fn list_device_batches(
 /// 202 + `Location` of the upload job; 400 (bad customer id or body), 401, 409 (batch id taken),
 /// 413, 415.
 async fn create_device_batch(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<CustomerPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let bytes = read_json_bytes(&headers, body, state.config.max_body).await?;
+    let bytes = read_json_bytes(&headers, body, tenant.state.config.max_body).await?;
     let (batch, devices) = decode::device_batch_creation_request_bytes(&bytes)?;
-    let tracking = state
-        .store
-        .create_batch(customer, batch, devices, state.clock.now())?;
+    let tracking =
+        tenant
+            .store()
+            .create_batch(customer, batch, devices, tenant.state.clock.now())?;
     Ok(accepted(customer, tracking))
 }

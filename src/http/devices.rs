@@ -7,7 +7,6 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, patch, put};
@@ -21,6 +20,7 @@ use super::error::{ApiError, Result};
 use super::extract::{Path, customer};
 use super::headers::MS_CONTINUATION_TOKEN;
 use super::paging;
+use super::partner::Tenant;
 use super::wire::{
     Attributes, Collection, KeyValue, Link, Links, accepted, json_response, no_content,
 };
@@ -103,19 +103,19 @@ impl From<DeviceView> for DeviceJson {
 /// 200 `ResourceCollection<Device>` with `continuationToken` and `links.next` while more remain,
 /// else `"links": {}`; 400 (bad customer id, bad or stale token), 401, 404 (unknown batch).
 async fn list_devices(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<BatchPath>,
     headers: HeaderMap,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
     let raw_token = headers.get(MS_CONTINUATION_TOKEN).map(|v| v.as_bytes());
     let cursor = paging::cursor_from_header(raw_token, customer, &path.batch_id)?;
-    let page = state.store.list_devices(
+    let page = tenant.store().list_devices(
         customer,
         &path.batch_id,
         cursor,
         PAGE_SIZE,
-        state.clock.now(),
+        tenant.state.clock.now(),
     )?;
     let mut collection = Collection::of(page.devices.into_iter().map(DeviceJson::from).collect());
     let mut links = Links::default();
@@ -143,17 +143,18 @@ async fn list_devices(
 ///
 /// 202 + `Location` of the upload job; 400, 401, 404 (unknown batch), 413, 415.
 async fn add_devices_to_batch(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<BatchPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let bytes = read_json_bytes(&headers, body, state.config.max_body).await?;
+    let bytes = read_json_bytes(&headers, body, tenant.state.config.max_body).await?;
     let devices = decode::devices_to_add_bytes(&bytes)?;
-    let tracking = state
-        .store
-        .add_devices(customer, &path.batch_id, devices, state.clock.now())?;
+    let tracking =
+        tenant
+            .store()
+            .add_devices(customer, &path.batch_id, devices, tenant.state.clock.now())?;
     Ok(accepted(customer, tracking))
 }
 
@@ -163,17 +164,17 @@ async fn add_devices_to_batch(
 /// 200 with the updated `Device`; 400 (bad body, unknown policy), 401, 404 (unknown batch or
 /// device), 413, 415.
 async fn update_device(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<DevicePath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
+    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let policy = decode::device_update(&json)?;
-    let now = state.clock.now();
-    let device = state
-        .store
+    let now = tenant.state.clock.now();
+    let device = tenant
+        .store()
         .update_device(customer, &path.batch_id, &path.device_id, policy, now)
         .map_err(|e| match e {
             Error::PolicyNotFound(id) => ApiError::invalid_input(
@@ -189,14 +190,14 @@ async fn update_device(
 /// a device (it can then be uploaded again).
 ///
 /// 204; 400 (bad customer id), 401, 404 (unknown batch or device).
-async fn delete_device(
-    State(state): State<AppState>,
-    Path(path): Path<DevicePath>,
-) -> Result<Response> {
+async fn delete_device(tenant: Tenant, Path(path): Path<DevicePath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    state
-        .store
-        .delete_device(customer, &path.batch_id, &path.device_id, state.clock.now())?;
+    tenant.store().delete_device(
+        customer,
+        &path.batch_id,
+        &path.device_id,
+        tenant.state.clock.now(),
+    )?;
     Ok(no_content())
 }
 
@@ -206,16 +207,17 @@ async fn delete_device(
 /// 202 + `Location` of the job; per-device failures (unknown device or policy) are reported by
 /// the job. 400, 401, 413, 415.
 async fn update_devices_with_policies(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<CustomerPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
+    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let updates = decode::device_policy_update_request(&json)?;
-    let tracking = state
-        .store
-        .update_device_policies(customer, updates, state.clock.now());
+    let tracking =
+        tenant
+            .store()
+            .update_device_policies(customer, updates, tenant.state.clock.now());
     Ok(accepted(customer, tracking))
 }

@@ -13,6 +13,7 @@ use super::AppState;
 use super::body::read_limited;
 use super::error::{ApiError, code};
 use super::headers::MS_REQUEST_ID;
+use super::partner::Partner;
 use crate::store::{Claim, RecordedAnswer};
 
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
@@ -43,7 +44,9 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         parts.uri.path().to_lowercase(),
         request_id
     );
-    let idempotency = &state.store.idempotency;
+    // Each partner tenant has its own records: the same MS-RequestId never replays across them.
+    let partner = Partner::of(&parts.extensions).map(|t| state.store.partner(t));
+    let idempotency = &partner.as_deref().unwrap_or(&state.store).idempotency;
     match idempotency.claim(&key, xxh3_128(&bytes)) {
         Claim::Replay(answer) => replay(answer),
         Claim::Mismatch => ApiError::new(

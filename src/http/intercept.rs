@@ -14,6 +14,7 @@ use super::AppState;
 use super::body::read_limited;
 use super::error::{ApiError, code};
 use super::headers::{MS_CORRELATION_ID, MS_REQUEST_ID};
+use super::partner::Partner;
 use crate::domain::fault::Effect;
 use crate::domain::ids::CustomerId;
 use crate::store::JournalEntry;
@@ -81,6 +82,7 @@ pub async fn faults_and_journal(
         method,
         path,
         customer,
+        partner: Partner::of(response.extensions()),
         status: (!dropped).then(|| response.status().as_u16()),
         request_id,
         correlation_id,

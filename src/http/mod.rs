@@ -21,6 +21,7 @@ mod log;
 pub mod normalize;
 pub mod openapi;
 mod paging;
+pub mod partner;
 mod policies;
 mod server;
 pub mod transport;
@@ -46,7 +47,7 @@ use crate::domain::job::Timings;
 use crate::store::{ClockDoc, Document, Store, StoreOptions};
 use error::{ApiError, code};
 
-pub use server::serve;
+pub use server::{serve, serve_tls};
 
 /// Everything a handler can reach, behind one `Arc`: each middleware layer clones the state for
 /// every request, and one reference count is cheaper to share between cores than four.
@@ -62,6 +63,9 @@ pub struct Shared {
     pub store: Store,
     /// Status documents of terminal jobs, rendered once.
     pub rendered_jobs: batch_status::RenderedJobs,
+    /// The local CA certificate (PEM) behind the HTTPS listener, once start-up has made or read
+    /// it; unset without TLS or with a certificate the user brought.
+    pub ca_pem: std::sync::OnceLock<String>,
     /// The mock Entra ID's token-signing key (made or read on first need).
     pub keys: crate::identity::keys::KeyStore,
 }
@@ -91,6 +95,7 @@ impl AppState {
             clock,
             store,
             rendered_jobs: batch_status::RenderedJobs::default(),
+            ca_pem: std::sync::OnceLock::new(),
             keys,
         }))
     }
@@ -146,6 +151,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/customers/{customer-id}/policies/{policy-id}"),
     ("DELETE", "/v1/customers/{customer-id}/policies/{policy-id}"),
     ("GET", "/_emulator/health"),
+    ("GET", "/_emulator/ca.pem"),
     ("GET", "/_emulator/openapi.yaml"),
     ("GET", "/_emulator/openapi.json"),
     ("GET", "/_emulator/clock"),

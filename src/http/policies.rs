@@ -4,7 +4,6 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -16,6 +15,7 @@ use super::decode;
 use super::device_batches::CustomerPath;
 use super::error::Result;
 use super::extract::{Path, customer};
+use super::partner::Tenant;
 use super::wire::{Attributes, Collection, json_response, no_content};
 use crate::store::PolicyView;
 
@@ -75,12 +75,11 @@ impl From<PolicyView> for PolicyJson {
 /// `GET /v1/customers/{customer_id}/policies`: the customer's policies in creation order.
 ///
 /// 200 `ResourceCollection<ConfigurationPolicy>`; 400 (bad customer id), 401.
-async fn list_policies(
-    State(state): State<AppState>,
-    Path(path): Path<CustomerPath>,
-) -> Result<Response> {
+async fn list_policies(tenant: Tenant, Path(path): Path<CustomerPath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let items = state.store.list_policies(customer, state.clock.now());
+    let items = tenant
+        .store()
+        .list_policies(customer, tenant.state.clock.now());
     let items = items.into_iter().map(PolicyJson::from).collect();
     Ok(json_response(StatusCode::OK, &Collection::of(items)))
 }
@@ -90,31 +89,29 @@ async fn list_policies(
 /// **200** (not 201) with the created `ConfigurationPolicy`; 400 (bad body, unknown category or
 /// setting), 401, 413, 415.
 async fn create_policy(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<CustomerPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
+    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let (category, fields) = decode::configuration_policy(&json, true)?;
-    let created = state
-        .store
-        .create_policy(customer, category, fields, state.clock.now());
+    let created =
+        tenant
+            .store()
+            .create_policy(customer, category, fields, tenant.state.clock.now());
     Ok(json_response(StatusCode::OK, &PolicyJson::from(created)))
 }
 
 /// `GET /v1/customers/{customer_id}/policies/{policy_id}`: one policy.
 ///
 /// 200; 400 (bad customer id), 401, 404 (unknown policy).
-async fn get_policy(
-    State(state): State<AppState>,
-    Path(path): Path<PolicyPath>,
-) -> Result<Response> {
+async fn get_policy(tenant: Tenant, Path(path): Path<PolicyPath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let policy = state
-        .store
-        .get_policy(customer, &path.policy_id, state.clock.now())?;
+    let policy = tenant
+        .store()
+        .get_policy(customer, &path.policy_id, tenant.state.clock.now())?;
     Ok(json_response(StatusCode::OK, &PolicyJson::from(policy)))
 }
 
@@ -123,18 +120,20 @@ async fn get_policy(
 ///
 /// 200 with the updated policy; 400, 401, 404 (unknown policy), 413, 415.
 async fn update_policy(
-    State(state): State<AppState>,
+    tenant: Tenant,
     Path(path): Path<PolicyPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, state.config.max_body).await?;
+    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let (_, fields) = decode::configuration_policy(&json, false)?;
-    let updated =
-        state
-            .store
-            .update_policy(customer, &path.policy_id, fields, state.clock.now())?;
+    let updated = tenant.store().update_policy(
+        customer,
+        &path.policy_id,
+        fields,
+        tenant.state.clock.now(),
+    )?;
     Ok(json_response(StatusCode::OK, &PolicyJson::from(updated)))
 }
 
@@ -142,13 +141,10 @@ async fn update_policy(
 /// it lose the assignment.
 ///
 /// 204; 400 (bad customer id), 401, 404 (unknown policy).
-async fn delete_policy(
-    State(state): State<AppState>,
-    Path(path): Path<PolicyPath>,
-) -> Result<Response> {
+async fn delete_policy(tenant: Tenant, Path(path): Path<PolicyPath>) -> Result<Response> {
     let customer = customer(&path.customer_id)?;
-    state
-        .store
-        .delete_policy(customer, &path.policy_id, state.clock.now())?;
+    tenant
+        .store()
+        .delete_policy(customer, &path.policy_id, tenant.state.clock.now())?;
     Ok(no_content())
 }

@@ -1,18 +1,25 @@
 //! The accept loop: hyper connections with a header-read timeout, graceful shutdown that lets
-//! in-flight requests finish, and `serve(listener, state, shutdown)` for binaries and tests alike.
+//! in-flight requests finish, and `serve(listener, state, shutdown)` (plain HTTP) and
+//! `serve_tls(listener, tls, state, shutdown)` (HTTPS) for binaries and tests alike.
 
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use axum::extract::Request;
 use axum::response::Response;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::intercept::DropConnection;
+use super::transport::Transport;
 use super::{AppState, app};
 
 /// The error that makes hyper close a connection without answering (a `drop` fault).
@@ -44,17 +51,53 @@ fn drop_marked(result: Result<Response, std::convert::Infallible>) -> Result<Res
 /// How long shutdown waits for in-flight requests before it drops them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Serves the emulator on `listener` until `shutdown` completes, then drains connections.
+/// Serves the emulator over plain HTTP on `listener` until `shutdown` completes, then drains
+/// connections.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    accept_loop(listener, None, state, shutdown).await
+}
+
+/// Serves the emulator over HTTPS (HTTP/1.1 on rustls) on `listener`, with the same routes,
+/// limits and timeouts as [`serve`].
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    accept_loop(listener, Some(TlsAcceptor::from(tls)), state, shutdown).await
+}
+
+fn mark(transport: Transport) -> impl Fn(Request<Incoming>) -> Request<Incoming> + Clone {
+    move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(transport);
+        req
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // A client has `header_read_timeout` to send each request's headers (hyper starts the clock
     // when it begins waiting, idle keep-alive included), which closes idle and stalled
-    // (slowloris) connections instead of holding them open forever.
+    // (slowloris) connections instead of holding them open forever. A TLS handshake gets the
+    // same time, so a client that never finishes one cannot hold a connection either.
     let header_read_timeout = state.config.header_read_timeout;
-    let app = app(state).map_result(drop_marked as fn(_) -> _);
+    let transport = if tls.is_some() {
+        Transport::Https
+    } else {
+        Transport::Http
+    };
+    let app = app(state)
+        .map_request(mark(transport))
+        .map_result(drop_marked as fn(_) -> _);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -74,16 +117,50 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         // EMULATOR: requests hyper cannot parse (bad header bytes, a request target over 64 KiB,
         // a head over its buffer) get hyper's bare 400/414/431, without the envelope.
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("connection closed with an error: {e}");
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            b
+        };
+        let service = TowerToHyperService::new(app.clone());
+        match &tls {
+            None => {
+                let connection =
+                    graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection closed with an error: {e}");
+                    }
+                });
             }
-        });
+            Some(acceptor) => {
+                // The handshake runs in the connection's own task: a slow one must not hold up
+                // the accept loop. Shutdown does not wait for handshakes, only for requests.
+                let handshake = acceptor.accept(stream);
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(
+                                "TLS handshake not completed in {header_read_timeout:?}"
+                            );
+                            return;
+                        }
+                    };
+                    let connection =
+                        watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection closed with an error: {e}");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {

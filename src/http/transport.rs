@@ -1,7 +1,7 @@
 //! Which listener a request arrived on: the server loop marks each request.
 
-/// The scheme a request came in with, set as a request extension by the server loop; absent
-/// means [`Transport::Http`].
+/// The listener a request arrived on, as a request extension: answers that name the emulator's
+/// own URLs (OpenID metadata) use the scheme the client used. Absent means [`Transport::Http`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Http,

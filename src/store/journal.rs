@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use uuid::Uuid;
 
 use crate::domain::fault::Glob;
-use crate::domain::ids::CustomerId;
+use crate::domain::ids::{CustomerId, TenantId};
 use crate::domain::timestamp::Timestamp;
 
 /// How much of a request body the journal keeps.
@@ -18,6 +18,8 @@ pub struct JournalEntry {
     pub method: String,
     pub path: String,
     pub customer: Option<CustomerId>,
+    /// The partner tenant the request was authenticated as, when partitioned (`--auth jwt`).
+    pub partner: Option<TenantId>,
     /// `None` when a fault dropped the connection.
     pub status: Option<u16>,
     /// As the client sent them (not the ones the emulator minted).
@@ -44,6 +46,7 @@ impl JournalEntry {
 #[derive(Debug, Clone, Default)]
 pub struct JournalFilter {
     pub customer: Option<CustomerId>,
+    pub partner: Option<TenantId>,
     pub method: Option<String>,
     pub path: Option<Glob>,
     /// The newest N that match.
@@ -79,6 +82,7 @@ impl Journal {
             .entries
             .iter()
             .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
+            .filter(|e| filter.partner.is_none_or(|p| e.partner == Some(p)))
             .filter(|e| {
                 filter
                     .method
@@ -95,8 +99,13 @@ impl Journal {
         self.entries.clear();
     }
 
-    pub fn forget_customer(&mut self, customer: CustomerId) {
-        self.entries.retain(|e| e.customer != Some(customer));
+    /// Drops the entries of a customer, of a partner's requests, or of both at once (`None`
+    /// matches any).
+    pub fn forget(&mut self, customer: Option<CustomerId>, partner: Option<TenantId>) {
+        self.entries.retain(|e| {
+            !(customer.is_none_or(|c| e.customer == Some(c))
+                && partner.is_none_or(|p| e.partner == Some(p)))
+        });
     }
 }
 
@@ -110,6 +119,7 @@ mod tests {
             method: method.into(),
             path: path.into(),
             customer: None,
+            partner: None,
             status: Some(200),
             request_id: None,
             correlation_id: None,

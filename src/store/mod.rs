@@ -11,12 +11,17 @@
 //!
 //! Counts (`devicesCount`, `devicesAssignedCount`) are derived when read, never kept as counters,
 //! so they cannot drift under concurrent uploads, assignments and deletions.
+//!
+//! Each partner tenant (`--auth jwt`) has a `Store` of its own, owned by the default one: its own
+//! lock and registry, so these invariants hold within one partner's world (see
+//! `store/partners.rs`).
 
 mod batches;
 mod faults;
 mod idempotency;
 mod identity;
 mod journal;
+mod partners;
 mod policies;
 mod snapshot;
 
@@ -30,7 +35,7 @@ use uuid::Uuid;
 use crate::domain::Error;
 use crate::domain::device::{DeviceText, Identity};
 use crate::domain::fault::{Effect, FaultRule};
-use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TenantId, TrackingId};
 use crate::domain::job::{Job, Timings};
 use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
@@ -43,7 +48,7 @@ pub use identity::{
 };
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use policies::{PolicyUpdate, PolicyView};
-pub use snapshot::{ClockDoc, Document, SeedError, SeedSummary, VERSION};
+pub use snapshot::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 
 /// A hasher for keys that are already uniformly random: server-minted GUIDs and 128-bit
 /// digests. Hashing them again with SipHash costs more than the rest of an insert.
@@ -82,6 +87,7 @@ pub struct StoreOptions {
 ///
 /// Besides the registry, it holds the control plane's state (fault rules, the journal and the
 /// idempotency records), each behind its own lock; no two of these locks are ever held at once.
+/// The default store also owns the partner tenants' stores (see `store/partners.rs`).
 #[derive(Debug)]
 pub struct Store {
     state: Mutex<State>,
@@ -91,6 +97,7 @@ pub struct Store {
     pub idempotency: IdempotencyCache,
     faults: Mutex<faults::FaultBook>,
     journal: Mutex<journal::Journal>,
+    partners: partners::Partners,
     timings: Timings,
     strict_hardware_hash: bool,
 }
@@ -293,6 +300,7 @@ impl Store {
             idempotency: IdempotencyCache::default(),
             faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
             journal: Mutex::new(journal::Journal::new(options.journal_size)),
+            partners: partners::Partners::new(options),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
         }
@@ -309,22 +317,56 @@ impl Store {
         lock(&self.state)
     }
 
-    /// A number that moves whenever the registry may have changed.
+    /// A number that moves whenever the registry, or a partner's, may have changed.
     pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::Relaxed)
+        self.changes
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.partners.changes())
     }
 
-    /// Clears everything: registry, idempotency records, journal and fault rules.
+    /// The store of a partner tenant, created empty on first use.
+    pub fn partner(&self, tenant: TenantId) -> Arc<Store> {
+        self.partners.get_or_create(tenant)
+    }
+
+    /// Clears everything: registry, every partner's data, idempotency records, journal and fault
+    /// rules.
     pub fn reset(&self) {
         *self.write() = State::new();
         self.idempotency.clear();
+        self.partners.remove(None);
         lock(&self.journal).clear();
         lock(&self.faults).clear();
     }
 
+    /// Clears one partner tenant's whole world (and the journal entries of its requests).
+    pub fn reset_partner(&self, tenant: TenantId) {
+        self.partners.remove(Some(tenant));
+        lock(&self.journal).forget(None, Some(tenant));
+    }
+
     /// Clears one customer's batches, devices, policies, jobs, idempotency records and journal
-    /// entries. Other customers, and the fault rules, are untouched.
+    /// entries, in the default data and every partner's. Other customers, and the fault rules,
+    /// are untouched.
     pub fn reset_customer(&self, customer: CustomerId) {
+        self.clear_customer(customer);
+        for (_, partner) in self.partners.all() {
+            partner.clear_customer(customer);
+        }
+        lock(&self.journal).forget(Some(customer), None);
+    }
+
+    /// Clears one customer in one partner's world only (and the journal entries of that
+    /// partner's requests for it).
+    pub fn reset_partner_customer(&self, tenant: TenantId, customer: CustomerId) {
+        if let Some(partner) = self.partners.get(tenant) {
+            partner.clear_customer(customer);
+        }
+        lock(&self.journal).forget(Some(customer), Some(tenant));
+    }
+
+    /// Clears one customer's registry data and idempotency records in this store alone.
+    fn clear_customer(&self, customer: CustomerId) {
         {
             let mut state = self.write();
             if let Some(cust) = state.customers.remove(&customer) {
@@ -340,7 +382,6 @@ impl Store {
         }
         self.idempotency
             .forget_matching(&format!("/v1/customers/{customer}/"));
-        lock(&self.journal).forget_customer(customer);
     }
 
     pub fn add_fault(&self, rule: FaultRule) -> FaultView {

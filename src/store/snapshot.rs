@@ -13,7 +13,7 @@ use crate::domain::device::{
     ACCEPTED_COMBINATIONS, DeviceSubmission, DeviceText, HardwareHash, Identity, MAX_FIELD_CHARS,
     identity_of, present_str,
 };
-use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TenantId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::{
     Assignment, Policy, PolicyCategory, PolicyFields, PolicySetting, dedup_settings,
@@ -35,9 +35,21 @@ pub struct Document {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockDoc>,
     pub customers: Vec<CustomerDoc>,
+    /// Partner tenants' own data (`--auth jwt`), in tenant order; absent when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partners: Vec<PartnerDoc>,
     /// The mock Entra ID's tenants, apps and users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<super::IdentityDoc>,
+}
+
+/// One partner tenant's world: customers in the same schema as the top-level ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PartnerDoc {
+    pub tenant_id: String,
+    #[serde(default)]
+    pub customers: Vec<CustomerDoc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -614,8 +626,82 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
     })
 }
 
+/// One registry's customers, checked against it and ready to apply.
+type Plans<'d> = Vec<(CustomerPlan, &'d CustomerDoc)>;
+
+/// Checks customers against one registry's state; nothing is changed.
+fn plan<'d>(
+    state: &State,
+    customers: &'d [CustomerDoc],
+    base: &str,
+    now: Timestamp,
+) -> Result<Plans<'d>, SeedError> {
+    let mut planner = Planner {
+        state,
+        now,
+        identities: IdSet::default(),
+        customers: HashSet::new(),
+        last_times: None,
+    };
+    customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Ok((planner.customer(c, &format!("{base}customers[{i}]"))?, c)))
+        .collect()
+}
+
+/// Applies checked plans to the registry they were checked against.
+fn apply(state: &mut State, plans: Plans<'_>, summary: &mut SeedSummary) {
+    summary.customers += plans.len();
+    for (plan, customer_doc) in plans {
+        let State {
+            customers,
+            identities,
+            ..
+        } = &mut *state;
+        let cust = customers.entry(plan.id).or_default();
+        summary.policies += plan.policies.len();
+        for p in plan.policies {
+            cust.policy_order.push(p.id);
+            cust.policies.insert(p.id, p);
+        }
+        summary.batches += plan.batches.len();
+        let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
+        cust.reserve_devices(incoming);
+        identities.reserve(incoming + plan.foreign.len());
+        for (batch, records) in plan.batches {
+            summary.devices += records.len();
+            let slot = cust.batches.len() as u32;
+            cust.batch_index.insert(batch.id.key().clone(), slot);
+            cust.batches.push(batch);
+            for r in records {
+                identities.insert(r.identity, plan.id);
+                let group = cust.add_group(r.group);
+                cust.insert_device(DeviceRecord {
+                    id: r.id,
+                    identity: r.identity,
+                    hashed: r.hashed,
+                    text: r.text,
+                    batch: slot,
+                    group,
+                    assignment: r.assignment,
+                });
+            }
+        }
+        summary.devices += plan.foreign.len();
+        for f in plan.foreign {
+            identities.insert(f.identity, f.tenant);
+            cust.foreign.push(f);
+        }
+        for (j, jd) in plan.jobs.into_iter().zip(&customer_doc.jobs) {
+            cust.jobs.insert(j.id, Arc::new(job_texts(cust, j, jd)));
+        }
+    }
+}
+
 impl Store {
-    /// Adds a document's customers, policies, batches, devices and jobs, all or nothing.
+    /// Adds a document's customers, policies, batches, devices and jobs, all or nothing: the
+    /// top-level customers to this registry, each `partners` entry to that partner's.
     pub fn import(&self, doc: &Document, now: Timestamp) -> Result<SeedSummary, SeedError> {
         if let Some(v) = doc.version
             && v != VERSION
@@ -625,72 +711,45 @@ impl Store {
                 format!("{v} is not supported; this emulator reads version {VERSION}."),
             );
         }
+        // Partner registries are locked in tenant order, so two imports cannot deadlock.
+        let mut partners: Vec<(TenantId, usize, &PartnerDoc)> = Vec::new();
+        for (i, p) in doc.partners.iter().enumerate() {
+            let tenant: TenantId = guid(&p.tenant_id, || format!("partners[{i}].tenantId"))?;
+            if partners.iter().any(|(t, _, _)| *t == tenant) {
+                return fail(
+                    format!("partners[{i}]"),
+                    format!("partner tenant `{tenant}` appears more than once."),
+                );
+            }
+            partners.push((tenant, i, p));
+        }
+        partners.sort_by_key(|(t, _, _)| *t);
         let mut state = self.write();
+        // The directory is the emulator's, not a partner's: it lives in the root registry.
         let identity = doc
             .identity
             .as_ref()
             .map(|i| super::identity::plan(&state.identity, i))
             .transpose()?;
-        let mut planner = Planner {
-            state: &state,
-            now,
-            identities: IdSet::default(),
-            customers: HashSet::new(),
-            last_times: None,
-        };
-        let plans = doc
-            .customers
+        let own = plan(&state, &doc.customers, "", now)?;
+        let stores: Vec<Arc<Store>> = partners
             .iter()
-            .enumerate()
-            .map(|(i, c)| planner.customer(c, &format!("customers[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut summary = SeedSummary {
-            customers: plans.len(),
-            ..SeedSummary::default()
-        };
-        for (plan, customer_doc) in plans.into_iter().zip(&doc.customers) {
-            let State {
-                customers,
-                identities,
-                ..
-            } = &mut *state;
-            let cust = customers.entry(plan.id).or_default();
-            summary.policies += plan.policies.len();
-            for p in plan.policies {
-                cust.policy_order.push(p.id);
-                cust.policies.insert(p.id, p);
-            }
-            summary.batches += plan.batches.len();
-            let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
-            cust.reserve_devices(incoming);
-            identities.reserve(incoming + plan.foreign.len());
-            for (batch, records) in plan.batches {
-                summary.devices += records.len();
-                let slot = cust.batches.len() as u32;
-                cust.batch_index.insert(batch.id.key().clone(), slot);
-                cust.batches.push(batch);
-                for r in records {
-                    identities.insert(r.identity, plan.id);
-                    let group = cust.add_group(r.group);
-                    cust.insert_device(DeviceRecord {
-                        id: r.id,
-                        identity: r.identity,
-                        hashed: r.hashed,
-                        text: r.text,
-                        batch: slot,
-                        group,
-                        assignment: r.assignment,
-                    });
-                }
-            }
-            summary.devices += plan.foreign.len();
-            for f in plan.foreign {
-                identities.insert(f.identity, f.tenant);
-                cust.foreign.push(f);
-            }
-            for (j, jd) in plan.jobs.into_iter().zip(&customer_doc.jobs) {
-                cust.jobs.insert(j.id, Arc::new(job_texts(cust, j, jd)));
-            }
+            .filter(|(_, _, p)| !p.customers.is_empty())
+            .map(|(t, _, _)| self.partner(*t))
+            .collect();
+        let mut guards: Vec<_> = stores.iter().map(|s| s.write()).collect();
+        let mut theirs = Vec::with_capacity(guards.len());
+        for ((_, i, p), guard) in partners
+            .iter()
+            .filter(|(_, _, p)| !p.customers.is_empty())
+            .zip(&guards)
+        {
+            theirs.push(plan(guard, &p.customers, &format!("partners[{i}]."), now)?);
+        }
+        let mut summary = SeedSummary::default();
+        apply(&mut state, own, &mut summary);
+        for (guard, plans) in guards.iter_mut().zip(theirs) {
+            apply(guard, plans, &mut summary);
         }
         if let Some(identity) = identity {
             state.identity.apply(identity);
@@ -698,21 +757,44 @@ impl Store {
         Ok(summary)
     }
 
-    /// The whole registry as a document (`version` set), in a stable order.
+    /// The whole registry as a document (`version` set), in a stable order, with every partner
+    /// tenant that has data.
     pub fn export(&self, clock: Option<ClockDoc>) -> Document {
+        let partners = self
+            .partners
+            .all()
+            .into_iter()
+            .filter_map(|(tenant, store)| {
+                let customers = store.customer_docs();
+                (!customers.is_empty()).then(|| PartnerDoc {
+                    tenant_id: tenant.to_string(),
+                    customers,
+                })
+            })
+            .collect();
+        Document {
+            version: Some(VERSION),
+            clock,
+            customers: self.customer_docs(),
+            partners,
+            identity: self.state().identity.export(),
+        }
+    }
+
+    /// This registry's customers as document entries, in customer order.
+    fn customer_docs(&self) -> Vec<CustomerDoc> {
         // Copy under the lock (records share their text, so this is mostly memcpy), and build the
         // document after releasing it: writing a million devices must not stall every request.
-        let (mut snapshot, identity): (Vec<(CustomerId, Customer)>, _) = {
+        let mut snapshot: Vec<(CustomerId, Customer)> = {
             let state = self.state();
-            let customers = state
+            state
                 .customers
                 .iter()
                 .map(|(id, c)| (*id, c.clone()))
-                .collect();
-            (customers, state.identity.export())
+                .collect()
         };
         snapshot.sort_by_key(|(id, _)| *id);
-        let customers = snapshot
+        snapshot
             .iter()
             .map(|(id, c)| {
                 let policies = c
@@ -758,13 +840,7 @@ impl Store {
                     jobs: jobs.into_iter().map(|j| job_doc(j)).collect(),
                 }
             })
-            .collect();
-        Document {
-            version: Some(VERSION),
-            clock,
-            customers,
-            identity,
-        }
+            .collect()
     }
 }
 

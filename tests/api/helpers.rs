@@ -57,6 +57,10 @@ pub trait SendChecked {
 
     /// For requests a `drop` rule answers: true when the connection closed without an answer.
     fn send_unanswered(self) -> impl Future<Output = bool> + Send;
+
+    /// For requests that must fail before any answer (a TLS certificate the client refuses):
+    /// the error, so a test can say which failure it expected.
+    fn send_refused(self) -> impl Future<Output = reqwest::Error> + Send;
 }
 
 async fn send_and_read(builder: RequestBuilder) -> (String, String, Response) {
@@ -104,6 +108,17 @@ impl SendChecked for RequestBuilder {
             .execute(request.expect("a well-formed request"))
             .await
             .is_err()
+    }
+
+    async fn send_refused(self) -> reqwest::Error {
+        let (client, request) = self.build_split();
+        match client
+            .execute(request.expect("a well-formed request"))
+            .await
+        {
+            Ok(response) => panic!("expected no answer, got {}", response.status()),
+            Err(e) => e,
+        }
     }
 }
 

@@ -183,6 +183,11 @@ pub fn check_response(method: &str, path: &str, status: u16, headers: &HeaderMap
     let schema = format!("{response}/content/{}/schema", escape(&essence));
     if essence == "application/json" {
         check_json_body(&what, &schema, headers, body);
+    } else if essence == "application/x-pem-file" {
+        let text = String::from_utf8(body.to_vec())
+            .unwrap_or_else(|e| panic!("{what}: a PEM body is ASCII ({e})"));
+        let problems = errors(&schema, &Value::String(text));
+        assert!(problems.is_empty(), "{what}: {problems:?}");
     } else {
         assert_eq!(
             essence, "application/yaml",

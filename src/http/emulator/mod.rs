@@ -21,6 +21,7 @@ pub use faults::parse_rules;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/_emulator/health", get(health))
+        .route("/_emulator/ca.pem", get(ca_pem))
         .route("/_emulator/openapi.yaml", get(openapi_yaml))
         .route("/_emulator/openapi.json", get(openapi_json))
         .route(
@@ -59,6 +60,25 @@ async fn health() -> Response {
             version: env!("CARGO_PKG_VERSION"),
         },
     )
+}
+
+/// `GET /_emulator/ca.pem`: the local CA certificate to trust for the HTTPS listener (never a
+/// key); 404 when the emulator has no CA of its own.
+async fn ca_pem(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.ca_pem.get() {
+        Some(pem) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-pem-file"),
+            )],
+            pem.clone(),
+        )
+            .into_response(),
+        None => super::error::ApiError::not_found(
+            "No local CA: the emulator makes one only for its HTTPS listener (start it with --tls-bind), and not when it serves your --tls-cert.",
+        )
+        .into_response(),
+    }
 }
 
 /// `GET /_emulator/openapi.yaml`: the OpenAPI document as maintained.
@@ -136,7 +156,14 @@ pub fn seed_shape(doc: &serde_json::Value) -> Result<(), super::error::ApiError>
                 .collect()
         };
     objects_at(doc, "", &["clock"])?;
-    for (cpath, customer) in each(items(doc, "customers"), "customers")? {
+    let mut customers = each(items(doc, "customers"), "customers")?;
+    for (ppath, partner) in each(items(doc, "partners"), "partners")? {
+        customers.extend(each(
+            items(&partner, "customers"),
+            &format!("{ppath}.customers"),
+        )?);
+    }
+    for (cpath, customer) in customers {
         each(items(&customer, "policies"), &format!("{cpath}.policies"))?;
         for (bpath, batch) in each(items(&customer, "batches"), &format!("{cpath}.batches"))? {
             for (dpath, device) in each(items(&batch, "devices"), &format!("{bpath}.devices"))? {

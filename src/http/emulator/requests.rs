@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use crate::domain::fault::Glob;
-use crate::domain::ids::CustomerId;
+use crate::domain::ids::{CustomerId, TenantId};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Result};
 use crate::http::wire::{json_response, no_content};
@@ -22,6 +22,8 @@ struct EntryJson {
     path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     customer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partner_tenant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,6 +44,7 @@ impl From<JournalEntry> for EntryJson {
             method: e.method,
             path: e.path,
             customer: e.customer.map(|c| c.to_string()),
+            partner_tenant: e.partner.map(|p| p.to_string()),
             status: e.status,
             request_id: e.request_id,
             correlation_id: e.correlation_id,
@@ -57,7 +60,8 @@ struct RequestList {
     requests: Vec<EntryJson>,
 }
 
-/// `GET /_emulator/requests?customer=&method=&path=&limit=`: `{"requests": [...]}`, newest last.
+/// `GET /_emulator/requests?customer=&partnerTenant=&method=&path=&limit=`:
+/// `{"requests": [...]}`, newest last.
 pub async fn list_requests(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -68,6 +72,14 @@ pub async fn list_requests(
             "customer" => {
                 filter.customer = Some(CustomerId::parse(&value).ok_or_else(|| {
                     ApiError::invalid_input("customer", &format!("must be a GUID, got `{value}`."))
+                })?);
+            }
+            "partnerTenant" => {
+                filter.partner = Some(TenantId::parse(&value).ok_or_else(|| {
+                    ApiError::invalid_input(
+                        "partnerTenant",
+                        &format!("must be a GUID, got `{value}`."),
+                    )
                 })?);
             }
             "method" => filter.method = Some(value),
@@ -86,7 +98,7 @@ pub async fn list_requests(
             other => {
                 return Err(ApiError::invalid_input(
                     other,
-                    "is not a filter; use customer, method, path or limit.",
+                    "is not a filter; use customer, partnerTenant, method, path or limit.",
                 ));
             }
         }

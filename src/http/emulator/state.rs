@@ -8,33 +8,52 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::{from_json, seed_shape};
-use crate::domain::ids::CustomerId;
+use crate::domain::ids::{CustomerId, TenantId};
 use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
 use crate::http::wire::{json_response, no_content};
 use crate::store::Document;
 
-/// `POST /_emulator/reset[?customer=<guid>]`: clears everything (batches, devices, policies,
-/// jobs, idempotency records, journal, faults), or one customer's data only. 204; 400.
+/// `POST /_emulator/reset[?customer=<guid>][&partnerTenant=<guid>]`: clears everything
+/// (batches, devices, policies, jobs, idempotency records, journal, faults, every partner
+/// tenant's data); or one customer's data, in the default data and every partner's; or, with
+/// `partnerTenant`, only within that partner tenant's data (all of it without `customer`).
+/// 204; 400.
 pub async fn reset(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
-    if let Some(other) = query.keys().find(|k| k.as_str() != "customer") {
+    if let Some(other) = query
+        .keys()
+        .find(|k| !matches!(k.as_str(), "customer" | "partnerTenant"))
+    {
         return Err(ApiError::invalid_input(
             other,
-            "is not a reset option; use customer=<guid>.",
+            "is not a reset option; use customer=<guid> and/or partnerTenant=<guid>.",
         ));
     }
-    match query.get("customer") {
-        None => state.store.reset(),
-        Some(raw) => {
-            let customer = CustomerId::parse(raw).ok_or_else(|| {
+    let customer = query
+        .get("customer")
+        .map(|raw| {
+            CustomerId::parse(raw).ok_or_else(|| {
                 ApiError::invalid_input("customer", &format!("must be a GUID, got `{raw}`."))
-            })?;
-            state.store.reset_customer(customer);
-        }
+            })
+        })
+        .transpose()?;
+    let partner = query
+        .get("partnerTenant")
+        .map(|raw| {
+            TenantId::parse(raw).ok_or_else(|| {
+                ApiError::invalid_input("partnerTenant", &format!("must be a GUID, got `{raw}`."))
+            })
+        })
+        .transpose()?;
+    match (customer, partner) {
+        (None, None) => state.store.reset(),
+        (Some(customer), None) => state.store.reset_customer(customer),
+        (None, Some(partner)) => state.store.reset_partner(partner),
+        (Some(customer), Some(partner)) => state.store.reset_partner_customer(partner, customer),
     }
     Ok(no_content())
 }
