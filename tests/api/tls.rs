@@ -561,3 +561,65 @@ async fn the_ipv6_loopback_address_is_in_the_certificate() {
     assert_eq!(response.status(), StatusCode::OK);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The mock Entra ID over HTTPS: metadata names `https` and the host the client used, tokens
+/// carry the same issuer, the signing key lives beside the CA, and `--auth jwt` takes them.
+#[tokio::test]
+async fn entra_metadata_and_tokens_over_https_name_the_host_the_client_used() {
+    let dir = temp_dir("entra");
+    let mut config = tls_config(&dir);
+    config.auth = partner_center_emulator::config::AuthMode::Jwt;
+    let app = spawn_tls(config).await;
+    let ca = app.ca_pem.clone().expect("a local CA");
+    let client = client_trusting(&ca, app.https, &HOSTS);
+    let port = app.https.port();
+    let login = format!("https://login.microsoftonline.com:{port}");
+    let metadata: serde_json::Value = client
+        .get(format!(
+            "{login}/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration"
+        ))
+        .send_checked()
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let tid = partner_center_emulator::identity::directory::derived_guid(
+        "tenant",
+        "contoso.onmicrosoft.com",
+    );
+    assert_eq!(metadata["issuer"], format!("{login}/{tid}/v2.0"));
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{login}/{tid}/oauth2/v2.0/token")
+    );
+    let token: serde_json::Value = client
+        .post(metadata["token_endpoint"].as_str().expect("a URL"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("username", "alice@contoso.onmicrosoft.com"),
+            ("password", "pw"),
+            (
+                "scope",
+                "https://api.partnercenter.microsoft.com/.default openid",
+            ),
+        ])
+        .send_checked()
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let (_, id) = crate::identity::decode(token["id_token"].as_str().expect("an id token"));
+    assert_eq!(id["iss"], metadata["issuer"]);
+    assert!(dir.join("token-signing-key.pem").exists());
+    let access = token["access_token"].as_str().expect("an access token");
+    let response = client
+        .get(format!(
+            "https://api.partnercenter.microsoft.com:{port}/v1/customers/{CUSTOMER}/deviceBatches"
+        ))
+        .header("Authorization", format!("Bearer {access}"))
+        .send_checked()
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    std::fs::remove_dir_all(&dir).ok();
+}
