@@ -140,10 +140,20 @@ impl Directory {
     /// Who signs in when a flow names no user (device code, authorize without `login_hint`):
     /// the tenant's first declared user, else `admin@<its domain>`.
     pub fn default_user(&self, tenant: Uuid) -> String {
-        self.users.iter().find(|u| u.tenant == tenant).map_or_else(
-            || format!("admin@{}", self.domain_of(tenant)),
-            |u| u.upn.clone(),
-        )
+        self.default_user_in(tenant, "")
+    }
+
+    /// [`Directory::default_user`], where the path named the tenant by `segment`: an undeclared
+    /// tenant named by a domain makes its user up in that domain (`admin@contoso.com`).
+    pub fn default_user_in(&self, tenant: Uuid, segment: &str) -> String {
+        if let Some(u) = self.users.iter().find(|u| u.tenant == tenant) {
+            return u.upn.clone();
+        }
+        let named_by_domain = segment.contains('.') && Uuid::parse_str(segment).is_err();
+        if named_by_domain && self.tenant(tenant).is_none() && tenant != DEFAULT_TENANT {
+            return format!("admin@{}", segment.to_ascii_lowercase());
+        }
+        format!("admin@{}", self.domain_of(tenant))
     }
 }
 
@@ -238,6 +248,15 @@ mod tests {
         assert_eq!(
             d.default_user(DEFAULT_TENANT),
             "admin@emulator.onmicrosoft.com"
+        );
+        let fabrikam = derived_guid("tenant", "fabrikam.com");
+        assert_eq!(
+            d.default_user_in(fabrikam, "Fabrikam.com"),
+            "admin@fabrikam.com"
+        );
+        assert_eq!(
+            d.default_user_in(Uuid::from_u128(7), "contoso.com"),
+            "Alice@contoso.com"
         );
     }
 }

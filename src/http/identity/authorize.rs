@@ -73,6 +73,7 @@ fn redirect(uri: &str, params: &[(&str, &str)]) -> String {
 // the tenant's default user. Errors before a usable `redirect_uri` is known are answered as
 // Entra's JSON error (Entra shows an HTML page); `response_mode` is always `query`.
 fn consent(state: &AppState, tenant: &str, flavor: Flavor, q: &Form) -> Result<String, EntraError> {
+    let segment = tenant;
     let judge = Judge::of(state);
     let path = judge.tenant_path(tenant)?;
     let client_id = q.require("client_id")?;
@@ -141,7 +142,7 @@ fn consent(state: &AppState, tenant: &str, flavor: Flavor, q: &Form) -> Result<S
                 judge.directory.home_of_user(u)
             }),
     };
-    let upn = upn.unwrap_or_else(|| judge.directory.default_user(tenant));
+    let upn = upn.unwrap_or_else(|| judge.directory.default_user_in(tenant, segment));
     if !judge.knows_user(&upn, tenant) {
         return refuse(
             "invalid_request",
@@ -213,6 +214,7 @@ pub async fn devicecode_v1(
 }
 
 async fn devicecode(state: &AppState, tenant: &str, flavor: Flavor, req: Request) -> Response {
+    let segment = tenant;
     let (parts, body) = req.into_parts();
     let answer = async {
         let form = read_form(&parts.headers, body).await?;
@@ -239,7 +241,7 @@ async fn devicecode(state: &AppState, tenant: &str, flavor: Flavor, req: Request
             TenantPath::Id(t) => t,
             TenantPath::Multi => crate::identity::directory::DEFAULT_TENANT,
         };
-        let upn = judge.directory.default_user(tenant);
+        let upn = judge.directory.default_user_in(tenant, segment);
         // EMULATOR: the user who will approve is decided now (the tenant's first declared user),
         // so strict mode refuses a tenant without one here rather than at the first poll.
         if !judge.knows_user(&upn, tenant) {

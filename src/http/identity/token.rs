@@ -385,7 +385,7 @@ async fn refresh_token(ctx: &Ctx<'_>, req: &Req<'_>) -> Result<Response, EntraEr
         UserGrant {
             tenant,
             client_id: client_id.to_owned(),
-            upn: judge.directory.default_user(tenant),
+            upn: judge.directory.default_user_in(tenant, tenant_segment),
             scope: String::new(),
         }
     };
