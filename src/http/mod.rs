@@ -179,6 +179,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/common/discovery/keys"),
     ("GET", "/common/userrealm/{username}"),
     ("POST", "/generatetoken"),
+    ("POST", "/v3/generatetoken"),
 ];
 
 /// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and

@@ -262,6 +262,16 @@ pub fn verify(key: &SigningKey, token: &str, now: i64) -> Result<AccessClaims, R
 
 /// [`verify`], answering the token's claims as they are.
 pub fn verify_claims(key: &SigningKey, token: &str, now: i64) -> Result<JwtClaims, Rejection> {
+    verify_for(key, token, now, &[PARTNER_CENTER])
+}
+
+/// [`verify_claims`] for a token whose audience is one of `audiences`.
+pub fn verify_for(
+    key: &SigningKey,
+    token: &str,
+    now: i64,
+    audiences: &[&str],
+) -> Result<JwtClaims, Rejection> {
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| Rejection::Foreign(e.to_string()))?;
     if header.alg != Algorithm::RS256 {
@@ -291,14 +301,16 @@ pub fn verify_claims(key: &SigningKey, token: &str, now: i64) -> Result<JwtClaim
     if now < c.nbf {
         return Err(Rejection::NotYetValid(c.nbf));
     }
-    if c.aud.trim_end_matches('/') != PARTNER_CENTER {
+    if !audiences.contains(&c.aud.trim_end_matches('/')) {
         return Err(Rejection::WrongAudience(c.aud));
     }
     Ok(c)
 }
 
-/// The same claims issued again at `now` with a new token id (`/generatetoken`).
+/// The same identity issued again at `now`, for Partner Center, with a new token id
+/// (`/generatetoken`).
 pub fn reissue(mut claims: JwtClaims, now: i64, lifetime_secs: i64) -> JwtClaims {
+    claims.aud = PARTNER_CENTER.to_owned();
     claims.iat = now;
     claims.nbf = now;
     claims.exp = now + lifetime_secs;

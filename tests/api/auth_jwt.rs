@@ -233,7 +233,7 @@ async fn generatetoken_exchanges_an_entra_token_for_a_partner_center_token() {
         StatusCode::BAD_REQUEST,
         envelope(
             800002,
-            "Invalid request input: `grant_type` must be `jwt_token` (a form body with the Entra token in `Authorization: Bearer`).",
+            "Invalid request input: `grant_type` must be `jwt_token` (a form or JSON body, with the Entra token in `Authorization: Bearer`).",
             &["grant_type"],
         ),
     )
@@ -246,6 +246,63 @@ async fn generatetoken_exchanges_an_entra_token_for_a_partner_center_token() {
         .send_checked()
         .await;
     assert_eq!(foreign.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn v3_generatetoken_takes_partner_center_tokens_only_and_json_bodies() {
+    let app = jwt_app().await;
+    let exchange = |path: &'static str, token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(path))
+                .header("Authorization", format!("Bearer {token}"))
+                .json(&json!({"grant_type": "jwt_token"}))
+                .send_checked()
+                .await
+        }
+    };
+    let user = user_token(&app, PC_DEFAULT).await;
+    let response = exchange("/v3/generatetoken", user).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        create_with(&app, body["access_token"].as_str().unwrap(), "V3")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    // An Azure AD Graph token: the legacy route still takes it (and answers a Partner Center
+    // token), v3 does not.
+    let aad_graph = crate::identity::token_ok(
+        &app,
+        "/contoso.com/oauth2/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("client_secret", "s"),
+            ("resource", "https://graph.windows.net"),
+        ],
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_refused(
+        exchange("/v3/generatetoken", aad_graph.clone()).await,
+        "the token's audience `https://graph.windows.net` is not https://api.partnercenter.microsoft.com",
+    )
+    .await;
+    let response = exchange("/generatetoken", aad_graph).await;
+    let body: Value = response.json().await.unwrap();
+    let (_, claims) = decode(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], "https://api.partnercenter.microsoft.com");
+    assert_eq!(
+        list_with(&app, body["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/common/discovery/keys", get(metadata::keys))
         .route("/common/userrealm/{username}", get(metadata::user_realm))
         .route("/generatetoken", post(legacy::generate_token))
+        .route("/v3/generatetoken", post(legacy::generate_token_v3))
 }
 
 /// `scheme://host` as the client reached the emulator: metadata URLs must lead back here.
