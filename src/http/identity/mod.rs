@@ -137,13 +137,13 @@ impl Form {
         self
     }
 
-    /// The first parameter given more than once.
+    /// The first parameter given more than once (a set: a hostile body may name many).
     fn duplicate(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::with_capacity(self.0.len());
         self.0
             .iter()
-            .enumerate()
-            .find(|(i, (k, _))| self.0[..*i].iter().any(|(e, _)| e == k))
-            .map(|(_, (k, _))| k.as_str())
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
     }
 }
 
