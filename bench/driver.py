@@ -522,6 +522,7 @@ def scenario_tls(opts, res, work):
     """HTTPS against HTTP on one emulator (both listeners), interleaved: keep-alive POSTs, then
     one request per connection (each a full TLS handshake, ECDSA P-256 certificate)."""
     post = {"http": [], "https": []}
+    cpu = {"http": [], "https": []}
     close = {"http": [], "https": []}
     for r in range(opts.runs):
         server = Server("product", ["--log-format", "json"], tls_dir=os.path.join(work, "tls"))
@@ -531,7 +532,9 @@ def scenario_tls(opts, res, work):
             for scheme in ("http", "https"):
                 tls = scheme == "https"
                 run_wrk(server, "post", path, 32, opts.warmup, tls=tls)
+                before = server.cpu_s()
                 result = run_wrk(server, "post", path, 32, opts.duration, tls=tls)
+                cpu[scheme].append((server.cpu_s() - before) * 1e6 / result["requests"])
                 post[scheme].append(result["rps"])
                 result = run_wrk(server, "close", "/_emulator/health", 32, opts.duration, tls=tls)
                 close[scheme].append(result["rps"])
@@ -543,6 +546,9 @@ def scenario_tls(opts, res, work):
     res.add("POST devices (5 new/request), HTTPS vs HTTP", "throughput (baseline column: HTTP)",
             "req/s", post["https"], post["http"], ">= 0.80 x HTTP", ratio >= 0.8, ratio,
             [t / h for t, h in zip(post["https"], post["http"])])
+    res.add("POST devices (5 new/request), HTTPS vs HTTP", "server CPU per request", "us",
+            cpu["https"], cpu["http"], ratio=med(cpu["https"]) / med(cpu["http"]),
+            ratios=[t / h for t, h in zip(cpu["https"], cpu["http"])])
     res.add("GET health, a new connection per request", "TLS handshakes (+ request) per second "
             "(baseline column: plain TCP)", "req/s", close["https"], close["http"],
             ratio=med(close["https"]) / med(close["http"]))
