@@ -152,6 +152,7 @@ stop_engine() {
         done
     fi
     DPID=""
+    rm -f "$CACHE/dockerd.pid"
     if grep -qF " $CACHE/" /proc/self/mountinfo; then
         echo "warning: something is still mounted under $CACHE:" >&2
         grep -F " $CACHE/" /proc/self/mountinfo >&2
@@ -176,6 +177,13 @@ in_root() {
         exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
             DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
     ' in_root "$root" "$@"
+}
+
+# Runs a long command in the background and waits for it, so that INT and TERM are handled at
+# once (bash runs traps only between foreground commands).
+interruptible() {
+    "$@" &
+    wait $!
 }
 
 key_of() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
@@ -634,7 +642,7 @@ check_compose() {
     for client in $clients; do
         say "compose: $file up --build, until $client exits (project $project)"
         t0=$SECONDS
-        d "${dc[@]}" up --build --exit-code-from "$client" "$client" >"$LOGS/compose-$project-$client.log" 2>&1 || {
+        interruptible d "${dc[@]}" up --build --exit-code-from "$client" "$client" >"$LOGS/compose-$project-$client.log" 2>&1 || {
             tail -n 60 "$LOGS/compose-$project-$client.log" >&2
             fail "$client of $file did not exit 0"
         }
@@ -664,10 +672,22 @@ ENGINE_KEY=$(key_of "$(declare -f build_engine_root derive in_root)" "$BASE_KEY"
 ENGINE_ROOT=$(cached_root engine "$ENGINE_KEY" build_engine_root)
 mkdir -p "$CACHE/engine-data"
 
+# A run that was killed (SIGKILL: no cleanup) may have left its dockerd on the cached data.
+if [ -f "$CACHE/dockerd.pid" ]; then
+    old=$(cat "$CACHE/dockerd.pid")
+    if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null)" = dockerd ]; then
+        echo "   stopping dockerd $old, left by a check that was killed"
+        kill -TERM "$old" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$old" 2>/dev/null || true
+    fi
+    rm -f "$CACHE/dockerd.pid"
+fi
 say "engine: dockerd in a private mount namespace, pivot_root'ed into the $SUITE root, host networking only"
 unshare -m --propagation private bash "$REPO/docker/check-image.sh" __engine "$ENGINE_ROOT" "$CACHE/engine-data" "$REPO" \
     >"$LOGS/dockerd.log" 2>&1 &
 DPID=$!
+echo "$DPID" >"$CACHE/dockerd.pid"
 for _ in $(seq 150); do
     DNS=$(readlink "/proc/$DPID/ns/mnt" 2>/dev/null || true)
     kill -0 "$DPID" 2>/dev/null || { tail -n 30 "$LOGS/dockerd.log" >&2; fail "dockerd exited"; }
@@ -684,7 +704,7 @@ say "build: DOCKER_BUILDKIT=0 docker build --network host -f docker/Dockerfile -
 build_args=(build --network host -f docker/Dockerfile -t "$IMAGE")
 [ "${PCE_CHECK_NO_CACHE:-}" = 1 ] && build_args+=(--no-cache)
 t0=$SECONDS
-d "${build_args[@]}" . >"$LOGS/build.log" 2>&1 || {
+interruptible d "${build_args[@]}" . >"$LOGS/build.log" 2>&1 || {
     tail -n 60 "$LOGS/build.log" >&2
     fail "docker build failed (${LOGS#"$REPO"/}/build.log)"
 }
