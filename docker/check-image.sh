@@ -98,6 +98,8 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     set +e
+    # A signal may arrive inside a command whose output goes to a log: back to the terminal.
+    exec 1>&3 2>&4
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         if [ "$status" != 0 ] && [ -z "$LOGGED_FAILURE" ]; then
             echo "== the emulator's container logs" >&2
@@ -107,7 +109,7 @@ cleanup() {
             fi
             for entry in "${PROJECTS[@]}"; do
                 echo "-- compose project ${entry#*|}" >&2
-                d compose --ansi never -p "${entry#*|}" -f "/repo/${entry%%|*}" -f "/repo/${LOGS#"$REPO"/}/override-${entry#*|}.yml" logs --no-color >&2 2>&1
+                d compose --ansi never -p "${entry#*|}" -f "/repo/${entry%%|*}" -f "/repo/${LOGS#"$REPO"/}/override-${entry#*|}.yml" logs --no-color 2>&1 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g' >&2
             done
         fi
         [ -n "$CONTAINER" ] && d rm -f "$CONTAINER" >/dev/null 2>&1
@@ -116,7 +118,9 @@ cleanup() {
             d compose --ansi never -p "${entry#*|}" -f "/repo/${entry%%|*}" -f "/repo/${LOGS#"$REPO"/}/override-${entry#*|}.yml" \
                 down -v --remove-orphans --timeout 5 >/dev/null 2>&1
         done
-        # Dangling images from earlier builds; the current image's layers (the build cache) stay.
+        # Stopped containers (a killed build's) and dangling images from earlier builds; the
+        # current image's layers and the tagged build stage (the build cache) stay.
+        d container prune -f >/dev/null 2>&1
         d image prune -f >/dev/null 2>&1
     fi
     stop_engine
@@ -128,6 +132,7 @@ cleanup() {
     fi
     exit "$status"
 }
+exec 3>&1 4>&2
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -346,7 +351,8 @@ build_python_root() {
 
 # --- Base images --------------------------------------------------------------------------------
 # The images to provide: the Dockerfile's FROM lines (its ARG defaults substituted) and the
-# compose files' services that are not built.
+# compose files' services that are not built, but for the emulator's own image, which this
+# script builds.
 base_images() {
     local rust_version
     rust_version=$(sed -n 's/^ARG RUST_VERSION=//p' "$REPO/docker/Dockerfile")
@@ -357,7 +363,7 @@ base_images() {
 import json, sys
 for service in (json.load(sys.stdin).get("services") or {}).values():
     if "build" not in service and service.get("image"):
-        print(service["image"])'
+        print(service["image"])' | { grep -vx "${IMAGE%%:*}\(:.*\)\?" || true; }
     done
 }
 
@@ -643,7 +649,7 @@ check_compose() {
         say "compose: $file up --build, until $client exits (project $project)"
         t0=$SECONDS
         interruptible d "${dc[@]}" up --build --exit-code-from "$client" "$client" >"$LOGS/compose-$project-$client.log" 2>&1 || {
-            tail -n 60 "$LOGS/compose-$project-$client.log" >&2
+            sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$LOGS/compose-$project-$client.log" | tail -n 60 >&2
             fail "$client of $file did not exit 0"
         }
         sed 's/\x1b\[[0-9;]*[A-Za-z]//g' "$LOGS/compose-$project-$client.log" \
