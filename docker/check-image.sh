@@ -103,6 +103,7 @@ cleanup() {
     if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
         if [ "$status" != 0 ] && [ -z "$LOGGED_FAILURE" ]; then
             echo "== the emulator's container logs" >&2
+            [ -n "$CONTAINER" ] || [ ${#PROJECTS[@]} -gt 0 ] || echo "(no container was started)" >&2
             if [ -n "$CONTAINER" ]; then
                 echo "-- $CONTAINER" >&2
                 d logs "$CONTAINER" >&2 2>&1
@@ -467,7 +468,8 @@ provide_bases() {
         fabricated_any=1
     done < <(base_images | sort -u)
     if [ -n "$fabricated_any" ]; then
-        echo "   NOTE: STAND-IN base images were fabricated locally (no registry reachable): the"
+        echo "   NOTE: STAND-IN base images were fabricated locally ($([ "$BASES" = fabricate ] \
+            && echo PCE_CHECK_BASES=fabricate || echo 'no registry reachable')): the"
         echo "   build and the checks are real, but the image's size is measured on the stand-ins."
         BASE_NOTE="stand-in base images fabricated from Debian $SUITE packages"
     else
