@@ -131,7 +131,13 @@ for rest in runtime_args("ENV"):
         env[key] = value
 bind_port = port_of(env.get("PCE_BIND", "127.0.0.1:0"))
 check(env.get("PCE_BIND", "").startswith("0.0.0.0:"), "image sets PCE_BIND to listen on every interface")
-check(runtime_args("EXPOSE") == [str(bind_port)], f"EXPOSE matches the PCE_BIND port {bind_port}")
+tls_port = port_of(env.get("PCE_TLS_BIND", "127.0.0.1:0"))
+check(env.get("PCE_TLS_BIND", "").startswith("0.0.0.0:"), "image sets PCE_TLS_BIND to listen on every interface")
+check(
+    runtime_args("EXPOSE") == [f"{bind_port} {tls_port}"],
+    f"EXPOSE matches the PCE_BIND and PCE_TLS_BIND ports {bind_port} {tls_port}",
+)
+check(env.get("PCE_TLS_DIR", "").startswith("/data/"), "PCE_TLS_DIR (the CA) lives on the /data volume")
 check(runtime_args("STOPSIGNAL") == ["SIGTERM"], "STOPSIGNAL SIGTERM")
 healthchecks = runtime_args("HEALTHCHECK")
 hc = healthchecks[-1] if healthchecks else ""
@@ -232,6 +238,38 @@ script = next((c for c in command if c in client_mounts), None)
 check(
     script is not None and (DOCKER / client_mounts[script]).resolve() == DOCKER / "example-client.py",
     "example-client runs docker/example-client.py, mounted read-only",
+)
+
+# The client that uses the real host names: the emulator answers as them inside the network, on
+# 443, and the client trusts the CA from the shared volume (read-only, as a non-root user).
+REAL_HOSTS = {"api.partnercenter.microsoft.com", "login.microsoftonline.com", "login.windows.net"}
+real = services.get("real-hosts-client", {})
+check(bool(real), "compose has the real-hosts-client service")
+aliases = set()
+for network in (emulator.get("networks") or {}).values():
+    aliases |= set((network or {}).get("aliases") or [])
+check(REAL_HOSTS <= aliases, f"the emulator's network aliases include {sorted(REAL_HOSTS)}")
+emulator_env = emulator.get("environment", {})
+check(emulator_env.get("PCE_TLS_BIND") == "0.0.0.0:443", "in compose the emulator serves HTTPS on 443, where clients go")
+tls_dir = emulator_env.get("PCE_TLS_DIR", env.get("PCE_TLS_DIR", ""))
+real_mounts = {}
+for volume in real.get("volumes", []):
+    parts = str(volume).split(":")
+    real_mounts[parts[1]] = (parts[0], parts[2:] == ["ro"])
+data_mount = real_mounts.get("/data")
+check(
+    data_mount is not None and data_mount[0] == state_volume and data_mount[1],
+    "real-hosts-client mounts the emulator's volume read-only at /data",
+)
+check(
+    real.get("environment", {}).get("SSL_CERT_FILE") == f"{tls_dir}/ca.pem",
+    f"real-hosts-client trusts {tls_dir}/ca.pem (SSL_CERT_FILE)",
+)
+check(str(real.get("user", "")).split(":")[0] not in ("", "0", "root"), "real-hosts-client runs as non-root (cannot read the CA key)")
+check(real.get("restart") == "no", "real-hosts-client is a one-shot (restart: \"no\")")
+check(
+    real.get("depends_on", {}).get("emulator", {}).get("condition") == "service_healthy",
+    "real-hosts-client waits for the emulator to be service_healthy",
 )
 
 if failures:

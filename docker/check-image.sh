@@ -512,6 +512,7 @@ check_container() {
     say "run: $IMAGE with PCE_STATE_FILE=/data/state.json on the named volume $VOLUME (host network, port $port)"
     d volume create "$VOLUME" >/dev/null
     d run -d --name "$CONTAINER" --network host -e "PCE_BIND=0.0.0.0:$port" \
+        -e "PCE_TLS_BIND=127.0.0.1:$(free_port)" \
         -e PCE_STATE_FILE=/data/state.json -e PCE_QUEUED_FOR=0s -e PCE_PROCESSING_FOR=0s \
         -v "$VOLUME:/data" "$IMAGE" >/dev/null
     took=$(wait_healthy "$CONTAINER" 15)
@@ -579,7 +580,8 @@ check_container() {
 # it docker/compose.<what>.yml, give its client `restart: "no"`, reach the emulator by a service
 # name or network alias, and keep every listening address a service has in its environment (so
 # that the port move reaches it), or set PCE_CHECK_KEEP_PORTS=1 to leave the ports as written.
-# A base image no registry may serve needs a stand-in recipe in fabricate().
+# Ports below 1024 (443 for real host names) are never moved, and a service listening on one runs
+# as root here only. A base image no registry may serve needs a stand-in recipe in fabricate().
 compose_override() {
     local file=$1 out=$2 image_port
     image_port=$(sed -n 's/^ENV PCE_BIND=.*:\([0-9]*\)$/\1/p' "$REPO/docker/Dockerfile")
@@ -609,7 +611,9 @@ for service in services.values():
     for port in service.get("ports") or []:
         target = port.get("target") if isinstance(port, dict) else str(port).split(":")[-1].split("/")[0]
         moved.setdefault(int(target), int(target) if keep_ports else free_port())
-moved = {old: new for old, new in moved.items() if old != new}
+# Well-known ports stay: a client with a real host name hard-coded (https://api.partnercenter...)
+# goes to 443 and nowhere else.
+moved = {old: new for old, new in moved.items() if old != new and old >= 1024}
 # Network aliases (a real host name the emulator answers as, say) resolve like service names.
 names = {name: [name] for name in services}
 for name, service in services.items():
@@ -646,6 +650,12 @@ for name, service in services.items():
     if new_env:
         lines.append("    environment:")
         lines += [f"      {json.dumps(k)}: {json.dumps(v)}" for k, v in new_env.items()]
+    # On the host network a port below 1024 needs root: Docker's own networks let any user bind
+    # one, the host's do not. Only this check runs such a service as root.
+    low = [v for v in list(env.values()) + list(new_env.values())
+           if re.search(r"^[0-9.]*:([0-9]+)$", v) and int(v.rsplit(":", 1)[1]) < 1024]
+    if low:
+        lines.append('    user: "0:0"')
     if str(service.get("restart", "")) == "no":
         clients.append(name)
 # No network of the compose file is created: on this engine it would be a bridge on the machine.
