@@ -65,6 +65,8 @@ pub struct Shared {
     /// The local CA certificate (PEM) behind the HTTPS listener, once start-up has made or read
     /// it; unset without TLS or with a certificate the user brought.
     pub ca_pem: std::sync::OnceLock<String>,
+    /// The dashboard summary's last `ETag` and what it was computed from.
+    pub dashboard: emulator::dashboard::SummaryCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -92,6 +94,7 @@ impl AppState {
             store,
             rendered_jobs: batch_status::RenderedJobs::default(),
             ca_pem: std::sync::OnceLock::new(),
+            dashboard: emulator::dashboard::SummaryCache::default(),
         }))
     }
 }
@@ -161,6 +164,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/_emulator/requests"),
     ("POST", "/_emulator/seed"),
     ("GET", "/_emulator/state"),
+    ("GET", "/_emulator/ui"),
+    ("GET", "/_emulator/summary"),
+    ("GET", "/_emulator/jobs"),
+    ("GET", "/_emulator/jobs/{batchtracking-id}"),
+    ("GET", "/_emulator/devices"),
 ];
 
 /// The router: Partner Center routes (bearer auth, idempotent writes) and the control plane.

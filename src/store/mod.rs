@@ -20,6 +20,7 @@ mod batches;
 mod faults;
 mod idempotency;
 mod journal;
+mod overview;
 mod partners;
 mod policies;
 mod snapshot;
@@ -43,6 +44,7 @@ pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use faults::FaultView;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
+pub use overview::{BatchSummary, CustomerSummary, DeviceRow, JobKind, JobSummary, Summary};
 pub use policies::{PolicyUpdate, PolicyView};
 pub use snapshot::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 

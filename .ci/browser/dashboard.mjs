@@ -1,0 +1,163 @@
+// The dashboard's browser test: Debian's Chromium, driven by playwright-core (which downloads no
+// browser), against an emulator that .ci/run started on a manual clock (PCE_URL). It runs the
+// README's seed flow through the Partner Center API and checks what the page shows as it happens;
+// any console error or uncaught exception fails it. Screenshots go to $OUT (target/dashboard).
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.PCE_URL;
+const out = process.env.OUT || "target/dashboard";
+if (!base) throw new Error("PCE_URL is not set");
+mkdirSync(out, { recursive: true });
+
+const C = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
+const C2 = "47021739-3426-40bf-9601-61b4b6d7c793";
+const AUTH = { Authorization: "Bearer token", "Content-Type": "application/json" };
+const TIMEOUT = 10_000;
+const problems = [];
+const started = Date.now();
+const step = (what) => console.log(`  [${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
+async function pc(method, path, body) {
+  const res = await fetch(base + path, { method, headers: AUTH, body: body && JSON.stringify(body) });
+  await res.arrayBuffer();
+  return res;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  // As this machine needs them: no sandbox as root, and no background traffic to closed networks.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+
+function watch(page, name) {
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`${name}: console error: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push(`${name}: uncaught: ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`${name}: request failed: ${r.url()} ${r.failure()?.errorText}`));
+}
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  watch(page, "desktop");
+  const within = (selector, text) => page.locator(selector, { hasText: text }).first().waitFor({ timeout: TIMEOUT });
+
+  await page.goto(base + "/_emulator/ui");
+  await within("#customers", "No customers yet.");
+  await within("#live", "Live");
+  step("the empty dashboard loaded");
+
+  // The seed flow, through the Partner Center API as an integration would run it.
+  let res = await pc("POST", `/v1/customers/${C}/deviceBatches`, {
+    BatchId: "SDKTestDeviceBatch",
+    Devices: [{ HardwareHash: "DummyHash123", ProductKey: "00329-00000-0003-AA606", SerialNumber: "1R9-ZNP67" }],
+  });
+  if (res.status !== 202) throw new Error(`create batch: ${res.status}`);
+  res = await pc("POST", `/v1/customers/${C}/deviceBatches/SDKTestDeviceBatch/devices`, [
+    { HardwareHash: "DummyHash1234", SerialNumber: "2R9-ZNP67" },
+    { HardwareHash: "DummyHash1234", SerialNumber: "2R9-ZNP67" },
+  ]);
+  if (res.status !== 202) throw new Error(`add devices: ${res.status}`);
+  const job = res.headers.get("location").split("/").pop();
+
+  await within("#customers", "SDKTestDeviceBatch");
+  const badge = (status) => page.locator(`#jobs tr[data-job="${job}"] .badge`, { hasText: new RegExp(`^${status}$`) })
+    .waitFor({ timeout: TIMEOUT });
+  await badge("queued");
+  step("the batch and its queued job appeared without a reload");
+
+  // The clock, pressed in the UI: to the next transition (processing), then to the one after.
+  await page.getByRole("button", { name: "Next job transition" }).click();
+  await badge("processing");
+  await page.getByRole("button", { name: "Next job transition" }).click();
+  await badge("finished");
+  await within("#customers", "3 devices");
+  step("the job moved to finished after clock advances pressed in the UI");
+
+  await page.getByRole("button", { name: `Outcomes of job ${job}` }).click();
+  await within("#job-detail tr.failed", "807");
+  await within("#job-detail tr.failed", "ZtdDeviceDuplicated");
+  step("the failed device shows error code 807 (ZtdDeviceDuplicated)");
+
+  await page.locator("#customers button", { hasText: "SDKTestDeviceBatch" }).click();
+  await within("#devices", "1R9-ZNP67");
+  await page.getByLabel("Search serial number, product key or batch id").fill("2r9");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await within("#search-results", "2R9-ZNP67");
+  await page.getByLabel("Search serial number, product key or batch id").fill("");
+  step("the batch's devices page and the serial-number search work");
+
+  // A seed pasted into the form.
+  await page.getByLabel("Seed document (JSON)").fill(JSON.stringify({ customers: [{
+    id: C2,
+    policies: [{ id: "15a04610-9229-4e80-94e0-0e826a09c9e2", name: "Kiosk", policySettings: ["skip_eula"] }],
+    batches: [{ id: "Lab", devices: [{ serialNumber: "LAB-0001", oemManufacturerName: "Dell Inc.", modelName: "T7500",
+      policyId: "15a04610-9229-4e80-94e0-0e826a09c9e2" }] }],
+  }] }));
+  await page.getByRole("button", { name: "Load seed" }).click();
+  await within("#seed-msg", "Loaded 1 customers");
+  await within("#customers", C2);
+  step("a seed document loaded from the form");
+
+  // A fault rule added from the form fires, and the journal marks the request it answered.
+  await page.locator("#fr-method").selectOption("GET");
+  await page.getByLabel("Path (glob)", { exact: true }).last().fill("/v1/customers/*/deviceBatches");
+  await page.locator("#fr-effect").selectOption("status");
+  await page.locator("#fr-value").fill("503");
+  await page.locator("#fr-times").fill("1");
+  await page.getByRole("button", { name: "Add rule" }).click();
+  await within("#faults", "/v1/customers/*/deviceBatches");
+  res = await pc("GET", `/v1/customers/${C}/deviceBatches`);
+  if (res.status !== 503) throw new Error(`the fault rule did not answer: ${res.status}`);
+  await within("#requests tr.failed", "503");
+  await within("#requests tr.failed .st-fault", "status 503");
+  await page.locator("#faults [data-fired]", { hasText: /^1$/ }).waitFor({ timeout: TIMEOUT });
+  step("the fault rule from the form fired, marked in the journal");
+
+  // A request's body, on demand.
+  await page.locator("#requests button", { hasText: /^body$/ }).first().click();
+  await within("#requests pre.body", "DummyHash1234");
+
+  await page.screenshot({ path: `${out}/dashboard-1280x800.png` });
+  await page.screenshot({ path: `${out}/dashboard-1280-full.png`, fullPage: true });
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
+  const small = await phone.newPage();
+  watch(small, "phone");
+  await small.goto(base + "/_emulator/ui");
+  await small.locator("#customers", { hasText: "SDKTestDeviceBatch" }).waitFor({ timeout: TIMEOUT });
+  await small.screenshot({ path: `${out}/dashboard-390-full.png`, fullPage: true });
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) problems.push(`phone: the page is ${overflow}px wider than a 390px window`);
+  await phone.close();
+  step("screenshots taken at 1280x800 and 390px wide");
+
+  // Keyboard: the reset dialog opens, takes focus, and Escape cancels it.
+  await page.locator("#reset-all").focus();
+  await page.keyboard.press("Enter");
+  await page.locator("#confirm[open]").waitFor({ timeout: TIMEOUT });
+  await page.keyboard.press("Escape");
+  await page.locator("#confirm:not([open])").waitFor({ state: "attached", timeout: TIMEOUT });
+  await within("#customers", "SDKTestDeviceBatch");
+
+  await page.getByRole("button", { name: "Reset everything…" }).click();
+  await page.locator("#confirm-ok").click();
+  await within("#customers", "No customers yet.");
+  await within("#jobs", "No jobs yet.");
+  await within("#faults", "No fault rules.");
+  await within("#requests", "No requests match.");
+  await page.screenshot({ path: `${out}/dashboard-after-reset.png` });
+  step("a reset confirmed in the dialog emptied the page");
+} catch (e) {
+  problems.push(`step failed: ${e.message}`);
+} finally {
+  await browser.close();
+}
+
+if (problems.length) {
+  console.error("dashboard browser test FAILED:\n  " + problems.join("\n  "));
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+console.log(`dashboard browser test passed in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${out}`);
