@@ -73,7 +73,7 @@ try {
   await badge("processing");
   await page.getByRole("button", { name: "Next job transition" }).click();
   await badge("finished");
-  await within("#customers", "3 devices");
+  await within("#customers", "2 devices");
   step("the job moved to finished after clock advances pressed in the UI");
 
   await page.getByRole("button", { name: `Outcomes of job ${job}` }).click();
@@ -116,10 +116,7 @@ try {
   await page.locator("#faults [data-fired]", { hasText: /^1$/ }).waitFor({ timeout: TIMEOUT });
   step("the fault rule from the form fired, marked in the journal");
 
-  // A request's body, on demand.
-  await page.locator("#requests button", { hasText: /^body$/ }).first().click();
-  await within("#requests pre.body", "DummyHash1234");
-
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${out}/dashboard-1280x800.png` });
   await page.screenshot({ path: `${out}/dashboard-1280-full.png`, fullPage: true });
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
@@ -131,6 +128,10 @@ try {
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) problems.push(`phone: the page is ${overflow}px wider than a 390px window`);
   await phone.close();
+
+  // A request's body, on demand.
+  await page.locator("#requests button", { hasText: /^body$/ }).first().click();
+  await within("#requests pre.body", "DummyHash1234");
   step("screenshots taken at 1280x800 and 390px wide");
 
   // Keyboard: the reset dialog opens, takes focus, and Escape cancels it.
