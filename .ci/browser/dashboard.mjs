@@ -116,6 +116,9 @@ try {
   await page.locator("#faults [data-fired]", { hasText: /^1$/ }).waitFor({ timeout: TIMEOUT });
   step("the fault rule from the form fired, marked in the journal");
 
+  // The README's picture: the journal's faulted request in view, so the devices panel closes.
+  await page.locator("#devices button", { hasText: /^close$/ }).click();
+  await page.locator("#devices-panel").waitFor({ state: "hidden", timeout: TIMEOUT });
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${out}/dashboard-1280x800.png` });
   await page.screenshot({ path: `${out}/dashboard-1280-full.png`, fullPage: true });

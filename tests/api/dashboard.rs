@@ -105,6 +105,10 @@ async fn jobs_are_listed_newest_first_and_their_outcomes_revealed_when_terminal(
     );
     let one = app.get_json(&format!("{path}?limit=1")).await;
     assert_eq!(one["nextOffset"], 1);
+    let past = app
+        .get_json(&format!("{path}?offset=99999999999999999999999999"))
+        .await;
+    assert_eq!(past["devicesStatus"], json!([]));
 
     let missing = app
         .get("/_emulator/jobs/0127ed8e-ff72-4983-a3d8-e8d8bd378932")

@@ -105,8 +105,13 @@ impl Params {
             return Ok(default);
         };
         let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
-        match v.parse::<usize>() {
-            Ok(n) if digits && n <= max => Ok(n),
+        // An offset past any batch or job is simply past the end, however many digits it has.
+        let n = v
+            .parse::<usize>()
+            .ok()
+            .or_else(|| (digits && max == usize::MAX).then_some(usize::MAX));
+        match n {
+            Some(n) if digits && n <= max => Ok(n),
             _ => Err(ApiError::invalid_input(
                 name,
                 &format!("must be a whole number from 0 to {max}, got `{v}`."),
