@@ -306,10 +306,13 @@ impl Store {
         lock(&self.state)
     }
 
-    /// The registry for changing: counts the change for persistence.
+    /// The registry for changing: counts the change for persistence and the dashboard.
     fn write(&self) -> MutexGuard<'_, State> {
+        // Counted once the lock is held, so a reader that reads the count and then takes the lock
+        // sees the change itself: a cache keyed by the count is never stale, at worst redone.
+        let guard = lock(&self.state);
         self.changes.fetch_add(1, Ordering::Relaxed);
-        lock(&self.state)
+        guard
     }
 
     /// A number that moves whenever the registry, or a partner's, may have changed.

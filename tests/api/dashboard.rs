@@ -72,6 +72,12 @@ async fn the_summary_counts_batches_and_jobs_and_answers_304_until_something_cha
         .send_checked()
         .await;
     assert_eq!(after.status(), StatusCode::OK);
+
+    // An upload changes the registry, which the last walk of it must not hide.
+    app.add_devices(CUSTOMER, "Lab", json!([pk("K9")])).await;
+    let body = app.get_json("/_emulator/summary").await;
+    assert_eq!(body["customers"][0]["batches"][0]["pendingCount"], 1);
+    assert_eq!(body["journalEntries"], 3);
 }
 
 #[tokio::test]

@@ -53,9 +53,21 @@ pub async fn page() -> Response {
         .into_response()
 }
 
-/// The summary's last validator: what it was computed from, until when it holds, and its tag.
+/// The summary's last validator (what it was computed from, until when it holds, and its tag),
+/// and the last walk of the registry, which only registry changes and the clock invalidate: a
+/// journal entry or a fault firing changes the tag but costs no walk of a million devices.
 #[derive(Debug, Default)]
-pub struct SummaryCache(Mutex<Option<Cached>>);
+pub struct SummaryCache {
+    tag: Mutex<Option<Cached>>,
+    walked: Mutex<Option<Walked>>,
+}
+
+#[derive(Debug, Clone)]
+struct Walked {
+    key: [u64; 3],
+    next_transition: Option<Timestamp>,
+    customers: Arc<Vec<CustomerJson>>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Cached {
@@ -175,17 +187,17 @@ fn mode(state: &AppState) -> &'static str {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SummaryJson {
+struct SummaryJson<'a> {
     now: String,
     mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_transition: Option<String>,
     fault_rules: usize,
     journal_entries: usize,
-    customers: Vec<CustomerJson>,
+    customers: &'a [CustomerJson],
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct CustomerJson {
     id: String,
@@ -196,14 +208,14 @@ struct CustomerJson {
     batches: Vec<BatchJson>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct JobCountsJson {
     queued: usize,
     processing: usize,
     finished: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BatchJson {
     id: String,
@@ -241,7 +253,7 @@ pub async fn summary(
     let matches = |etag: &str| wanted.split(',').any(|t| t.trim() == etag);
     let cached = state
         .dashboard
-        .0
+        .tag
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
@@ -253,9 +265,64 @@ pub async fn summary(
         return Ok(not_modified(&c.etag));
     }
 
+    let Walked {
+        next_transition: next,
+        customers,
+        ..
+    } = walk(&state, now, [key[0], key[3], key[4]]);
+    let etag = {
+        let mut bytes = Vec::with_capacity(56);
+        for k in key {
+            bytes.extend_from_slice(&k.to_le_bytes());
+        }
+        if let Some(n) = next {
+            bytes.extend_from_slice(&n.as_offset().unix_timestamp_nanos().to_le_bytes());
+        }
+        format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes))
+    };
+    *state
+        .dashboard
+        .tag
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+        key,
+        next_transition: next,
+        etag: etag.clone(),
+    });
+    if matches(&etag) {
+        return Ok(not_modified(&etag));
+    }
+    let body = SummaryJson {
+        now: now.rfc3339(),
+        mode: mode(&state),
+        next_transition: next.map(|t| t.rfc3339()),
+        fault_rules: state.store.faults().len(),
+        journal_entries: state.store.journal_len(),
+        customers: &customers,
+    };
+    let mut response = json_response(StatusCode::OK, &body);
+    set_validator(&mut response, &etag);
+    Ok(response)
+}
+
+/// The customers of every partition with their counts, and the next job transition: from the
+/// last walk while the registry and the clock allow, else walked again.
+fn walk(state: &AppState, now: Timestamp, key: [u64; 3]) -> Walked {
+    let last = state
+        .dashboard
+        .walked
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some(w) = last
+        && w.key == key
+        && w.next_transition.is_none_or(|n| now < n)
+    {
+        return w;
+    }
     let mut customers = Vec::new();
     let mut next: Option<Timestamp> = None;
-    for (partner, store) in partitions(&state, None) {
+    for (partner, store) in partitions(state, None) {
         let s = store.summary(now);
         if let Some(t) = s.next_transition
             && next.is_none_or(|n| t < n)
@@ -285,39 +352,17 @@ pub async fn summary(
             }
         }));
     }
-    let etag = {
-        let mut bytes = Vec::with_capacity(56);
-        for k in key {
-            bytes.extend_from_slice(&k.to_le_bytes());
-        }
-        if let Some(n) = next {
-            bytes.extend_from_slice(&n.as_offset().unix_timestamp_nanos().to_le_bytes());
-        }
-        format!("W/\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(&bytes))
+    let walked = Walked {
+        key,
+        next_transition: next,
+        customers: Arc::new(customers),
     };
     *state
         .dashboard
-        .0
+        .walked
         .lock()
-        .unwrap_or_else(PoisonError::into_inner) = Some(Cached {
-        key,
-        next_transition: next,
-        etag: etag.clone(),
-    });
-    if matches(&etag) {
-        return Ok(not_modified(&etag));
-    }
-    let body = SummaryJson {
-        now: now.rfc3339(),
-        mode: mode(&state),
-        next_transition: next.map(|t| t.rfc3339()),
-        fault_rules: state.store.faults().len(),
-        journal_entries: state.store.journal_len(),
-        customers,
-    };
-    let mut response = json_response(StatusCode::OK, &body);
-    set_validator(&mut response, &etag);
-    Ok(response)
+        .unwrap_or_else(PoisonError::into_inner) = Some(walked.clone());
+    walked
 }
 
 fn set_validator(response: &mut Response, etag: &str) {
