@@ -34,9 +34,23 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync"],
 });
 
-function watch(page, name) {
+// Every control-plane call the page makes: same origin, and JSON on every write (a later
+// cross-site protection refuses anything else).
+async function checkCalls(context, name) {
+  await context.route("**/*", (route) => {
+    const r = route.request();
+    if (!r.url().startsWith(base + "/")) problems.push(`${name}: a request left the origin: ${r.url()}`);
+    if (r.method() !== "GET" && r.headers()["content-type"] !== "application/json") {
+      problems.push(`${name}: ${r.method()} ${r.url()} without Content-Type: application/json`);
+    }
+    return route.continue();
+  });
+}
+
+function watch(page, name, tolerated) {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
+    if (tolerated && tolerated.test(m.text())) return;
     if (expected400 > 0 && /status of 400/.test(m.text())) { expected400--; return; }
     problems.push(`${name}: console error: ${m.text()}`);
   });
@@ -46,6 +60,7 @@ function watch(page, name) {
 
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await checkCalls(context, "desktop");
   const page = await context.newPage();
   watch(page, "desktop");
   const within = (selector, text) => page.locator(selector, { hasText: text }).first().waitFor({ timeout: TIMEOUT });
@@ -169,6 +184,40 @@ try {
   await within("#requests", "No requests match.");
   await page.screenshot({ path: `${out}/dashboard-after-reset.png` });
   step("a reset confirmed in the dialog emptied the page");
+
+  // A protected control plane (a later --control-token), played by the browser itself: every
+  // control-plane call without the token is answered 401. The page must ask for the token, keep
+  // it for the tab, and send it on every call from then on.
+  const guarded = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  let tokenGiven = false;
+  await guarded.route("**/_emulator/**", (route) => {
+    const r = route.request();
+    const auth = r.headers()["authorization"];
+    if (r.url() === base + "/_emulator/ui") return route.continue();
+    if (auth !== "Bearer s3cret") {
+      if (tokenGiven) problems.push(`token: ${r.method()} ${r.url()} sent without the token`);
+      return route.fulfill({ status: 401, contentType: "application/json; charset=utf-8",
+        body: JSON.stringify({ code: 800001, description: "A control-plane token is required.", data: [], source: "PartnerFD" }) });
+    }
+    if (r.method() !== "GET" && r.headers()["content-type"] !== "application/json") {
+      problems.push(`token: ${r.method()} ${r.url()} without Content-Type: application/json`);
+    }
+    return route.continue();
+  });
+  const locked = await guarded.newPage();
+  watch(locked, "token", /status of 401/);
+  await locked.goto(base + "/_emulator/ui");
+  await locked.getByLabel("Token", { exact: true }).waitFor({ timeout: TIMEOUT });
+  await locked.getByLabel("Token", { exact: true }).fill("s3cret");
+  tokenGiven = true;
+  await locked.getByRole("button", { name: "Use token" }).click();
+  await locked.locator("#live", { hasText: "Live" }).waitFor({ timeout: TIMEOUT });
+  await locked.getByRole("button", { name: "+1 s" }).click();
+  await locked.locator("#clock-now", { hasText: "10:00:04" }).waitFor({ timeout: TIMEOUT });
+  const kept = await locked.evaluate(() => sessionStorage.getItem("pce-control-token"));
+  if (kept !== "s3cret") problems.push(`token: sessionStorage holds ${kept}`);
+  await guarded.close();
+  step("on a 401 the page asked for the token and sent it on every call after");
 } catch (e) {
   problems.push(`step failed: ${e.message}`);
 } finally {

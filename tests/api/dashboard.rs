@@ -173,3 +173,16 @@ async fn devices_page_by_position_and_search_by_serial_number_or_product_key() {
         .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_journal_lists_without_bodies_when_asked() {
+    let app = spawn_app().await;
+    app.create_batch(CUSTOMER, "Lab", json!([pk("K1")])).await;
+    let with = app.get_json("/_emulator/requests").await;
+    assert!(with["requests"][0]["body"].as_str().unwrap().contains("K1"));
+    let without = app.get_json("/_emulator/requests?bodies=false").await;
+    assert!(without["requests"][0].get("body").is_none());
+    assert_eq!(without["requests"][0]["bodyTruncated"], false);
+    let bad = app.get("/_emulator/requests?bodies=maybe").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
