@@ -125,12 +125,33 @@ try {
     id: C2,
     policies: [{ id: "15a04610-9229-4e80-94e0-0e826a09c9e2", name: "Kiosk", policySettings: ["skip_eula"] }],
     batches: [{ id: "Lab", devices: [{ serialNumber: "LAB-0001", oemManufacturerName: "Dell Inc.", modelName: "T7500",
-      policyId: "15a04610-9229-4e80-94e0-0e826a09c9e2" }] }],
+      policyId: "15a04610-9229-4e80-94e0-0e826a09c9e2" }] },
+    { id: "Bulk", devices: Array.from({ length: 250 }, (_, i) => ({ productKey: `BULK-${String(i).padStart(4, "0")}` })) }],
   }] }));
   await page.getByRole("button", { name: "Load seed" }).click();
   await within("#seed-msg", "Loaded 1 customers");
   await within("#customers", C2);
   step("a seed document loaded from the form");
+
+  // A batch larger than a page pages like the API, by position.
+  await page.locator("#customers button", { hasText: "Bulk" }).click();
+  await within("#devices", "positions 1–100 of 250");
+  await page.locator("#devices").getByRole("button", { name: "Next" }).click();
+  await within("#devices", "positions 101–200 of 250");
+  await within("#devices", "BULK-0100");
+  await page.locator("#devices").getByRole("button", { name: "Last" }).click();
+  await within("#devices", "positions 151–250 of 250");
+  await within("#devices", "BULK-0249");
+  await within("#customers", "Lab — 1 device");
+  await page.locator("#customers button", { hasText: "Lab" }).click();
+  await within("#devices", "Kiosk");
+  step("a 250-device batch pages by 100; a seeded device shows its profile");
+
+  const [download] = await Promise.all([page.waitForEvent("download", { timeout: TIMEOUT }),
+    page.getByRole("button", { name: "Export state (download)" }).click()]);
+  const exported = JSON.parse(await (await download.createReadStream()).toArray().then((c) => Buffer.concat(c).toString()));
+  if (exported.version !== 1 || exported.customers.length !== 2) problems.push(`export: unexpected document ${JSON.stringify(exported).slice(0, 200)}`);
+  step("export downloaded the state document");
 
   // A fault rule added from the form fires, and the journal marks the request it answered.
   await page.locator("#fr-method").selectOption("GET");
