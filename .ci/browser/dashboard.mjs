@@ -129,7 +129,7 @@ try {
     { id: "Bulk", devices: Array.from({ length: 250 }, (_, i) => ({ productKey: `BULK-${String(i).padStart(4, "0")}` })) }],
   }] }));
   await page.getByRole("button", { name: "Load seed" }).click();
-  await within("#seed-msg", "Loaded 1 customers");
+  await within("#seed-msg", "Loaded 1 customer, 2 batches, 251 devices, 1 policy.");
   await within("#customers", C2);
   step("a seed document loaded from the form");
 

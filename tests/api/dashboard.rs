@@ -11,9 +11,23 @@ async fn the_page_is_html_that_may_only_talk_to_its_own_origin() {
     let app = spawn_app().await;
     let page = app.get("/_emulator/ui").await;
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("connect-src 'self'") && csp.contains("default-src 'none'"));
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    // Only the page's own script and style run: they carry this answer's nonce.
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
     let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(html.contains(&format!("<style nonce=\"{nonce}\">")));
+    assert!(!html.contains(" style=\""), "no inline style attributes");
     assert!(html.contains("<main"), "the page has a main landmark");
     // Offline: nothing is loaded from another origin.
     assert!(!html.contains("http://") && !html.contains("https://"));

@@ -21,23 +21,29 @@ use crate::store::{DeviceRow, JobKind, JobSummary, Store};
 /// The page: HTML, CSS and script in one file, embedded so the binary serves it offline.
 const PAGE: &str = include_str!("ui.html");
 
-/// The page may talk to its own origin only; nothing is loaded from anywhere else.
-const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
-     img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
-     base-uri 'none'";
+/// Where the page's `<script>` and `<style>` carry the nonce of each answer.
+const NONCE_MARK: &str = "CSP-NONCE";
 
-/// `GET /_emulator/ui`: the dashboard.
+/// `GET /_emulator/ui`: the dashboard. Its own script and style run under a fresh nonce, and
+/// nothing else does: the journal shows whatever integrations sent, so even markup that slipped
+/// into the page could not run. It may talk to its own origin only.
 pub async fn page() -> Response {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         img-src data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
+         base-uri 'none'"
+    );
+    let Ok(csp) = HeaderValue::from_str(&csp) else {
+        return ApiError::internal().into_response();
+    };
     (
         [
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            ),
+            (header::CONTENT_SECURITY_POLICY, csp),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
@@ -48,7 +54,7 @@ pub async fn page() -> Response {
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
-        PAGE,
+        PAGE.replace(NONCE_MARK, &nonce),
     )
         .into_response()
 }
