@@ -47,6 +47,46 @@ async function checkCalls(context, name) {
   });
 }
 
+// A small accessibility audit, run in the page: every form control has a label, every button a
+// name, and every piece of visible text a contrast of at least 4.5:1 (3:1 when large) against
+// the background it is drawn on.
+function audit() {
+  const problems = [];
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (el.type === "hidden" || el.closest("[hidden]")) continue;
+    if (!el.labels?.length && !el.getAttribute("aria-label")) problems.push(`unlabelled ${el.tagName} #${el.id}`);
+  }
+  for (const el of document.querySelectorAll("button")) {
+    if (!(el.textContent.trim() || el.getAttribute("aria-label"))) problems.push(`a button without a name: ${el.outerHTML.slice(0, 80)}`);
+  }
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!n.textContent.trim() || !el || el.closest("[hidden], dialog:not([open]), .visually-hidden, option, :disabled, script, style")) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || st.display === "none") continue;
+    const fg = rgb(st.color), bg = background(el);
+    const [a, b] = [lum(fg.slice(0, 3)), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) problems.push(`contrast ${ratio.toFixed(2)} < ${need} for "${n.textContent.trim().slice(0, 40)}"`);
+  }
+  return [...new Set(problems)];
+}
+
 function watch(page, name, tolerated) {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
@@ -171,6 +211,7 @@ try {
   // The README's picture: the journal's faulted request in view, so the devices panel closes.
   await page.locator("#devices button", { hasText: /^close$/ }).click();
   await page.locator("#devices-panel").waitFor({ state: "hidden", timeout: TIMEOUT });
+  for (const p of await page.evaluate(audit)) problems.push(`desktop accessibility: ${p}`);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${out}/dashboard-1280x800.png` });
   await page.screenshot({ path: `${out}/dashboard-1280-full.png`, fullPage: true });
@@ -180,6 +221,7 @@ try {
   await small.goto(base + "/_emulator/ui");
   await small.locator("#customers", { hasText: "SDKTestDeviceBatch" }).waitFor({ timeout: TIMEOUT });
   await small.screenshot({ path: `${out}/dashboard-390-full.png`, fullPage: true });
+  for (const p of await small.evaluate(audit)) problems.push(`phone accessibility: ${p}`);
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   if (overflow > 0) problems.push(`phone: the page is ${overflow}px wider than a 390px window`);
   await phone.close();
