@@ -231,6 +231,15 @@ try {
   await within("#requests pre.body", "DummyHash1234");
   step("screenshots taken at 1280x800 and 390px wide");
 
+  // Every job is reachable: the list shows the newest 50 and more on request.
+  for (let i = 0; i < 55; i++) {
+    res = await pc("POST", `/v1/customers/${C}/deviceBatches`, { batchId: `Many-${i}`, devices: [{ productKey: `M-${i}` }] });
+    if (res.status !== 202) throw new Error(`create batch Many-${i}: ${res.status}`);
+  }
+  await page.getByRole("button", { name: "Show 50 more of 7" }).click();
+  await page.locator("#jobs tbody tr").nth(56).waitFor({ timeout: TIMEOUT });
+  step("57 jobs: the newest 50 listed, the rest on request");
+
   // Keyboard: the reset dialog opens, takes focus, and Escape cancels it.
   await page.locator("#reset-all").focus();
   await page.keyboard.press("Enter");
