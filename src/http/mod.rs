@@ -68,6 +68,8 @@ pub struct Shared {
     pub ca_pem: std::sync::OnceLock<String>,
     /// The mock Entra ID's token-signing key (made or read on first need).
     pub keys: crate::identity::keys::KeyStore,
+    /// The dashboard summary's last `ETag` and what it was computed from.
+    pub dashboard: emulator::dashboard::SummaryCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,6 +99,7 @@ impl AppState {
             rendered_jobs: batch_status::RenderedJobs::default(),
             ca_pem: std::sync::OnceLock::new(),
             keys,
+            dashboard: emulator::dashboard::SummaryCache::default(),
         }))
     }
 }
@@ -180,6 +183,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/common/userrealm/{username}"),
     ("POST", "/generatetoken"),
     ("POST", "/v3/generatetoken"),
+    ("GET", "/_emulator/ui"),
+    ("GET", "/_emulator/summary"),
+    ("GET", "/_emulator/jobs"),
+    ("GET", "/_emulator/jobs/{batchtracking-id}"),
+    ("GET", "/_emulator/devices"),
 ];
 
 /// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and

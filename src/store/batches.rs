@@ -298,7 +298,7 @@ impl Customer {
             .ok_or_else(|| Error::DeviceNotFound(device.to_owned()))
     }
 
-    fn view(&self, d: &DeviceRecord, now: Timestamp) -> DeviceView {
+    pub(super) fn view(&self, d: &DeviceRecord, now: Timestamp) -> DeviceView {
         let text = &d.text;
         DeviceView {
             id: d.id,

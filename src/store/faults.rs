@@ -28,6 +28,8 @@ pub struct FaultBook {
     seed: u64,
     next_ordinal: u64,
     rules: Vec<Active>,
+    /// Moves on every change, firings included, so a reader can tell "nothing new" cheaply.
+    version: u64,
 }
 
 impl FaultBook {
@@ -36,6 +38,7 @@ impl FaultBook {
             seed,
             next_ordinal: 0,
             rules: Vec::new(),
+            version: 0,
         }
     }
 
@@ -44,6 +47,7 @@ impl FaultBook {
             self.seed ^ self.next_ordinal.wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
         self.next_ordinal += 1;
+        self.version += 1;
         let view = FaultView {
             id: Uuid::new_v4(),
             rule,
@@ -63,6 +67,7 @@ impl FaultBook {
     pub fn remove(&mut self, id: Uuid) -> bool {
         let before = self.rules.len();
         self.rules.retain(|a| a.view.id != id);
+        self.version += 1;
         self.rules.len() != before
     }
 
@@ -71,6 +76,12 @@ impl FaultBook {
     pub fn clear(&mut self) {
         self.rules.clear();
         self.next_ordinal = 0;
+        self.version += 1;
+    }
+
+    /// A number that moves whenever a rule is added, removed or fires.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The first rule that fires for this request, counting it.
@@ -95,6 +106,7 @@ impl FaultBook {
                 continue;
             }
             active.view.fired += 1;
+            self.version += 1;
             return Some((active.view.id, rule.effect));
         }
         None

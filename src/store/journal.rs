@@ -57,6 +57,8 @@ pub struct JournalFilter {
 pub struct Journal {
     capacity: usize,
     entries: VecDeque<JournalEntry>,
+    /// Moves on every change, so a reader can tell "nothing new" without reading entries.
+    version: u64,
 }
 
 impl Journal {
@@ -64,6 +66,7 @@ impl Journal {
         Self {
             capacity,
             entries: VecDeque::new(),
+            version: 0,
         }
     }
 
@@ -71,6 +74,7 @@ impl Journal {
         if self.capacity == 0 {
             return;
         }
+        self.version += 1;
         while self.entries.len() >= self.capacity {
             self.entries.pop_front();
         }
@@ -97,11 +101,22 @@ impl Journal {
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.version += 1;
+    }
+
+    /// A number that moves whenever the entries change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
     /// Drops the entries of a customer, of a partner's requests, or of both at once (`None`
     /// matches any).
     pub fn forget(&mut self, customer: Option<CustomerId>, partner: Option<TenantId>) {
+        self.version += 1;
         self.entries.retain(|e| {
             !(customer.is_none_or(|c| e.customer == Some(c))
                 && partner.is_none_or(|p| e.partner == Some(p)))

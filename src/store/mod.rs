@@ -21,6 +21,7 @@ mod faults;
 mod idempotency;
 mod identity;
 mod journal;
+mod overview;
 mod partners;
 mod policies;
 mod snapshot;
@@ -47,6 +48,7 @@ pub use identity::{
     AppDoc, AuthCode, DeviceCode, GRANT_LIMIT, IdentityDoc, TenantDoc, UserDoc, UserGrant,
 };
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
+pub use overview::{BatchSummary, CustomerSummary, DeviceRow, JobKind, JobSummary, Summary};
 pub use policies::{PolicyUpdate, PolicyView};
 pub use snapshot::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 
@@ -311,10 +313,13 @@ impl Store {
         lock(&self.state)
     }
 
-    /// The registry for changing: counts the change for persistence.
+    /// The registry for changing: counts the change for persistence and the dashboard.
     fn write(&self) -> MutexGuard<'_, State> {
+        // Counted once the lock is held, so a reader that reads the count and then takes the lock
+        // sees the change itself: a cache keyed by the count is never stale, at worst redone.
+        let guard = lock(&self.state);
         self.changes.fetch_add(1, Ordering::Relaxed);
-        lock(&self.state)
+        guard
     }
 
     /// A number that moves whenever the registry, or a partner's, may have changed.

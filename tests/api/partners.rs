@@ -363,3 +363,48 @@ async fn partners_survive_a_restart_with_a_state_file() {
     assert_eq!(restored, exported);
     std::fs::remove_file(&file).ok();
 }
+
+#[tokio::test]
+async fn the_dashboard_views_name_the_partner_tenant_of_partitioned_data() {
+    let app = spawn_partitioned(new_state()).await;
+    let a = as_partner(&app, PARTNER_A);
+    let location = a.create_batch(CUSTOMER, "Theirs", json!([pk("K1")])).await;
+    app.create_batch(CUSTOMER, "Ours", json!([pk("K1")])).await;
+    app.advance(3);
+    let summary = app.get_json("/_emulator/summary").await;
+    let customers = summary["customers"].as_array().expect("customers");
+    assert_eq!(customers.len(), 2);
+    assert!(customers[0].get("partnerTenant").is_none());
+    assert_eq!(customers[0]["batches"][0]["id"], "Ours");
+    assert_eq!(customers[1]["partnerTenant"], PARTNER_A);
+    assert_eq!(customers[1]["batches"][0]["id"], "Theirs");
+
+    let jobs = app
+        .get_json(&format!("/_emulator/jobs?partnerTenant={PARTNER_A}"))
+        .await;
+    assert_eq!(jobs["total"], 1);
+    assert_eq!(jobs["jobs"][0]["partnerTenant"], PARTNER_A);
+    let detail = app
+        .get_json(&format!(
+            "/_emulator/jobs/{}?partnerTenant={PARTNER_A}",
+            tracking_id(&location)
+        ))
+        .await;
+    assert_eq!(detail["devicesStatus"][0]["status"], "finished");
+    let other = app
+        .get(&format!(
+            "/_emulator/jobs/{}?partnerTenant={PARTNER_B}",
+            tracking_id(&location)
+        ))
+        .await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+
+    let devices = app
+        .get_json(&format!(
+            "/_emulator/devices?customer={CUSTOMER}&batch=Theirs&partnerTenant={PARTNER_A}"
+        ))
+        .await;
+    assert_eq!(devices["devices"][0]["partnerTenant"], PARTNER_A);
+    let found = app.get_json("/_emulator/devices?q=K1").await;
+    assert_eq!(found["devices"].as_array().map(Vec::len), Some(2));
+}

@@ -2,6 +2,7 @@
 //! Partner Center routes. Errors answer in the same envelope.
 
 mod clock;
+pub(crate) mod dashboard;
 mod faults;
 mod requests;
 pub(crate) mod state;
@@ -43,6 +44,11 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/_emulator/seed", post(state::seed))
         .route("/_emulator/state", get(state::export_state))
+        .route("/_emulator/ui", get(dashboard::page))
+        .route("/_emulator/summary", get(dashboard::summary))
+        .route("/_emulator/jobs", get(dashboard::list_jobs))
+        .route("/_emulator/jobs/{id}", get(dashboard::job_detail))
+        .route("/_emulator/devices", get(dashboard::list_devices))
 }
 
 #[derive(Serialize)]

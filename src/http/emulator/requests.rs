@@ -60,13 +60,15 @@ struct RequestList {
     requests: Vec<EntryJson>,
 }
 
-/// `GET /_emulator/requests?customer=&partnerTenant=&method=&path=&limit=`:
-/// `{"requests": [...]}`, newest last.
+/// `GET /_emulator/requests?customer=&partnerTenant=&method=&path=&limit=&bodies=`:
+/// `{"requests": [...]}`, newest last; `bodies=false` leaves the bodies out (the dashboard lists
+/// entries every time the journal moves, and reads bodies only when asked).
 pub async fn list_requests(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let mut filter = JournalFilter::default();
+    let mut bodies = true;
     for (key, value) in query {
         match key.as_str() {
             "customer" => {
@@ -95,10 +97,22 @@ pub async fn list_requests(
                 // A limit larger than any journal keeps everything.
                 filter.limit = Some(value.parse().unwrap_or(usize::MAX));
             }
+            "bodies" => {
+                bodies = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(ApiError::invalid_input(
+                            "bodies",
+                            &format!("must be true or false, got `{value}`."),
+                        ));
+                    }
+                }
+            }
             other => {
                 return Err(ApiError::invalid_input(
                     other,
-                    "is not a filter; use customer, partnerTenant, method, path or limit.",
+                    "is not a filter; use customer, partnerTenant, method, path, limit or bodies.",
                 ));
             }
         }
@@ -107,7 +121,12 @@ pub async fn list_requests(
         .store
         .requests(&filter)
         .into_iter()
-        .map(EntryJson::from)
+        .map(|mut e| {
+            if !bodies {
+                e.body = None;
+            }
+            EntryJson::from(e)
+        })
         .collect();
     Ok(json_response(StatusCode::OK, &RequestList { requests }))
 }
