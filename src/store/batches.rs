@@ -134,7 +134,7 @@ impl Store {
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
-                        hashed: device.hardware_hash.is_some(),
+                        hashed: device.hardware_hash().is_some(),
                         text: text.clone(),
                         batch,
                         group,

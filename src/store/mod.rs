@@ -440,7 +440,7 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::device::{DeviceSubmission, present};
+    use crate::domain::device::{DeviceSubmission, RawDevice};
     use std::time::Duration;
     use uuid::Uuid;
 
@@ -469,10 +469,11 @@ pub(crate) mod tests {
     }
 
     pub fn pk(key: &str) -> DeviceSubmission {
-        DeviceSubmission {
-            product_key: present(Some(key.into())),
-            ..Default::default()
-        }
+        DeviceSubmission::parse(RawDevice {
+            product_key: Some(key),
+            ..RawDevice::default()
+        })
+        .expect("a product key is an accepted identifier")
     }
 
     #[test]

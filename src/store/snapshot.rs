@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::{Batch, Customer, DeviceRecord, ForeignDevice, Group, State, Store};
 use crate::domain::device::{
-    ACCEPTED_COMBINATIONS, DeviceSubmission, DeviceText, HardwareHash, Identity, MAX_FIELD_CHARS,
-    identity_of, present_str,
+    DeviceField, DeviceProblem, DeviceSubmission, DeviceText, HardwareHash, Identity, RawDevice,
+    TextFields,
 };
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TenantId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
@@ -419,57 +419,28 @@ impl Planner<'_> {
         batch: &BatchKey,
         policies: &HashSet<PolicyId>,
     ) -> Result<Planned, SeedError> {
-        for (name, value) in [
-            ("productKey", &d.product_key),
-            ("serialNumber", &d.serial_number),
-            ("oemManufacturerName", &d.oem_manufacturer_name),
-            ("modelName", &d.model_name),
-        ] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.chars().count() > MAX_FIELD_CHARS)
-            {
-                return fail(
-                    format!("{path}.{name}"),
-                    format!("must be at most {MAX_FIELD_CHARS} characters."),
-                );
-            }
-        }
-        let hardware_hash = present_str(&d.hardware_hash).map(HardwareHash::of);
-        let fields = [
-            present_str(&d.serial_number),
-            present_str(&d.product_key),
-            present_str(&d.oem_manufacturer_name),
-            present_str(&d.model_name),
-        ];
-        let text = DeviceText::new(fields);
-        let identity = match (&d.hardware_hash_digest, &hardware_hash) {
-            (Some(_), Some(_)) => {
+        let hardware_hash = match (&d.hardware_hash_digest, d.hardware_hash.as_deref()) {
+            (Some(_), Some(hash)) if !hash.trim().is_empty() => {
                 return fail(
                     path.to_string(),
                     "give `hardwareHash` or `hardwareHashDigest`, not both.",
                 );
             }
-            (Some(raw), None) => digest(raw, || format!("{path}.hardwareHashDigest"))?,
-            (None, _) => match identity_of(
-                hardware_hash.map(|h| h.identity),
-                fields[1],
-                fields[0],
-                fields[2],
-                fields[3],
-            ) {
-                Some(identity) => identity,
-                None => {
-                    return fail(
-                        path.to_string(),
-                        format!(
-                            "carries none of the accepted identifier combinations: {}.",
-                            ACCEPTED_COMBINATIONS.join("; ")
-                        ),
-                    );
-                }
-            },
+            (Some(raw), _) => Some(HardwareHash::from_digest(digest(raw, || {
+                format!("{path}.hardwareHashDigest")
+            })?)),
+            (None, hash) => hash.and_then(HardwareHash::parse),
         };
+        let submission = DeviceSubmission::parse(RawDevice {
+            hardware_hash,
+            product_key: d.product_key.as_deref(),
+            serial_number: d.serial_number.as_deref(),
+            oem_manufacturer_name: d.oem_manufacturer_name.as_deref(),
+            model_name: d.model_name.as_deref(),
+        })
+        .or_else(|problem| fail(device_path(path, &problem), problem.to_string()))?;
+        let identity = submission.identity();
+        let text = submission.text();
         if self.state.identities.contains(&identity) || !self.identities.insert(identity) {
             return fail(
                 path.to_string(),
@@ -561,7 +532,7 @@ impl Planner<'_> {
         Ok(Planned::Registered(Box::new(PlannedDevice {
             id,
             identity,
-            hashed: d.hardware_hash_digest.is_some() || hardware_hash.is_some(),
+            hashed: submission.hardware_hash().is_some(),
             text,
             group: Group {
                 uploaded_at,
@@ -569,6 +540,14 @@ impl Planner<'_> {
             },
             assignment: Assignment::from_parts(current, scheduled),
         })))
+    }
+}
+
+/// Where a device's problem is: the field that is too long, else the device.
+fn device_path(device: &impl std::fmt::Display, problem: &DeviceProblem) -> String {
+    match problem {
+        DeviceProblem::TooLong { field, .. } => format!("{device}.{field}"),
+        DeviceProblem::NoIdentifiers => device.to_string(),
     }
 }
 
@@ -602,10 +581,19 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
                     );
                 }
             };
+            let field = |name, value: &Option<String>| {
+                DeviceField::parse(name, value.as_deref())
+                    .or_else(|problem| fail(device_path(&epath, &problem), problem.to_string()))
+            };
+            let text = TextFields {
+                serial_number: field("serialNumber", &e.serial_number)?,
+                product_key: field("productKey", &e.product_key)?,
+                ..TextFields::default()
+            };
             Ok(JobEntry {
                 device_ref: e.device_ref.as_deref().map(Box::from),
-                // Filled in when the job is applied, sharing the device's text where it can.
-                text: DeviceText::default(),
+                // Replaced when the job is applied by the device's own, shared, where it matches.
+                text: DeviceText::new(&text),
                 outcome,
             })
         })
@@ -627,15 +615,15 @@ fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
 }
 
 /// One registry's customers, checked against it and ready to apply.
-type Plans<'d> = Vec<(CustomerPlan, &'d CustomerDoc)>;
+type Plans = Vec<CustomerPlan>;
 
 /// Checks customers against one registry's state; nothing is changed.
-fn plan<'d>(
+fn plan(
     state: &State,
-    customers: &'d [CustomerDoc],
+    customers: &[CustomerDoc],
     base: &str,
     now: Timestamp,
-) -> Result<Plans<'d>, SeedError> {
+) -> Result<Plans, SeedError> {
     let mut planner = Planner {
         state,
         now,
@@ -646,14 +634,14 @@ fn plan<'d>(
     customers
         .iter()
         .enumerate()
-        .map(|(i, c)| Ok((planner.customer(c, &format!("{base}customers[{i}]"))?, c)))
+        .map(|(i, c)| planner.customer(c, &format!("{base}customers[{i}]")))
         .collect()
 }
 
 /// Applies checked plans to the registry they were checked against.
-fn apply(state: &mut State, plans: Plans<'_>, summary: &mut SeedSummary) {
+fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
     summary.customers += plans.len();
-    for (plan, customer_doc) in plans {
+    for plan in plans {
         let State {
             customers,
             identities,
@@ -693,8 +681,8 @@ fn apply(state: &mut State, plans: Plans<'_>, summary: &mut SeedSummary) {
             identities.insert(f.identity, f.tenant);
             cust.foreign.push(f);
         }
-        for (j, jd) in plan.jobs.into_iter().zip(&customer_doc.jobs) {
-            cust.jobs.insert(j.id, Arc::new(job_texts(cust, j, jd)));
+        for j in plan.jobs {
+            cust.jobs.insert(j.id, Arc::new(share_texts(cust, j)));
         }
     }
 }
@@ -889,14 +877,7 @@ fn device_doc(c: &Customer, d: &DeviceRecord) -> DeviceDoc {
 fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
     // A foreign device was seeded with a hash exactly when its identity is not the one its
     // other fields give.
-    let derived = DeviceSubmission {
-        hardware_hash: None,
-        product_key: owned(f.text.product_key()),
-        serial_number: owned(f.text.serial_number()),
-        oem_manufacturer_name: owned(f.text.oem_manufacturer_name()),
-        model_name: owned(f.text.model_name()),
-    }
-    .identity();
+    let derived = f.text.identity_without_hash();
     DeviceDoc {
         status: Some("otherTenant".into()),
         tenant: Some(f.tenant.to_string()),
@@ -909,20 +890,17 @@ fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
     }
 }
 
-/// Gives a job's lines their text: a registered device's own (shared, as after an upload) when
-/// it still matches, else the line's.
-fn job_texts(c: &Customer, mut job: Job, doc: &JobDoc) -> Job {
-    for (e, d) in job.entries.iter_mut().zip(&doc.entries) {
-        let (serial, key) = (d.serial_number.as_deref(), d.product_key.as_deref());
-        e.text = match e.outcome {
-            Outcome::Succeeded(id) => c
-                .device_by_id(id)
-                .map(|(_, device)| &device.text)
-                .filter(|t| t.serial_number() == serial && t.product_key() == key)
-                .cloned(),
-            Outcome::Failed(_) => None,
+/// Gives a job's lines a registered device's own text (shared, as after an upload) when it
+/// still matches the line's.
+fn share_texts(c: &Customer, mut job: Job) -> Job {
+    for e in &mut job.entries {
+        if let Outcome::Succeeded(id) = e.outcome
+            && let Some((_, device)) = c.device_by_id(id)
+            && device.text.serial_number() == e.text.serial_number()
+            && device.text.product_key() == e.text.product_key()
+        {
+            e.text = device.text.clone();
         }
-        .unwrap_or_else(|| DeviceText::new([serial, key, None, None]));
     }
     job
 }
@@ -975,10 +953,11 @@ mod tests {
             )
             .policy
             .id;
-        let hashed = DeviceSubmission {
-            hardware_hash: Some(HardwareHash::of("AAEC")),
-            ..Default::default()
-        };
+        let hashed = DeviceSubmission::parse(RawDevice {
+            hardware_hash: HardwareHash::parse("AAEC"),
+            ..RawDevice::default()
+        })
+        .unwrap();
         store
             .create_batch(
                 c,

@@ -141,6 +141,75 @@ async fn an_invalid_seed_names_the_entry_and_applies_nothing() {
     );
 }
 
+/// A job line whose serial number no upload could have sent: it used to export back cut to
+/// 65,535 characters, with the product key after it read back as `""`.
+fn document_with_a_long_job_line(serial_chars: usize) -> Value {
+    json!({"customers": [{
+        "id": CUSTOMER,
+        "jobs": [{
+            "id": "5d1c3a2e-8f7b-4c6d-9e0a-1b2c3d4e5f60",
+            "acceptedAt": "2026-11-20T08:00:00Z",
+            "startedAt": "2026-11-20T08:00:01Z",
+            "completedAt": "2026-11-20T08:00:03Z",
+            "entries": [{"serialNumber": "S".repeat(serial_chars), "productKey": "PK-1", "errorCode": "808"}]
+        }]
+    }]})
+}
+
+#[tokio::test]
+async fn a_job_line_over_the_field_limit_is_refused_not_truncated() {
+    let app = spawn_app().await;
+    let response = app
+        .control(
+            Method::POST,
+            "/_emulator/seed",
+            Some(&document_with_a_long_job_line(70_000)),
+        )
+        .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: `customers[0].jobs[0].entries[0].serialNumber` must be at most 1024 characters (got 70000).",
+            &["customers[0].jobs[0].entries[0].serialNumber"],
+        ),
+    )
+    .await;
+
+    // At the limit, the line exports back exactly, product key included.
+    let at_limit = document_with_a_long_job_line(1024);
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&at_limit))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let exported = app
+        .control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let line = &exported["customers"][0]["jobs"][0]["entries"][0];
+    assert_eq!(line["serialNumber"], "S".repeat(1024));
+    assert_eq!(line["productKey"], "PK-1");
+
+    // The same document is refused, naming the same entry, by `--seed`.
+    let dir = temp_dir();
+    std::fs::write(
+        dir.join("seed.json"),
+        document_with_a_long_job_line(70_000).to_string(),
+    )
+    .unwrap();
+    let mut config = Config::for_tests();
+    config.seed = Some(dir.join("seed.json"));
+    let err = startup::build(config).unwrap_err();
+    assert!(
+        err.contains("customers[0].jobs[0].entries[0].serialNumber"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pce-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
