@@ -31,6 +31,7 @@ pub mod domain;
 pub mod healthcheck;
 pub mod http;
 pub mod identity;
+pub mod json;
 pub mod persist;
 pub mod startup;
 pub mod store;

@@ -14,24 +14,7 @@ use crate::store::PolicyUpdate;
 
 pub type Object = Map<String, Value>;
 
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
+pub use crate::json::{join, type_name};
 
 /// The value under `key`, ignoring case. Two keys that differ only in case are ambiguous: 400.
 pub fn get<'a>(obj: &'a Object, path: &str, key: &str) -> Result<Option<&'a Value>, ApiError> {

@@ -199,6 +199,13 @@ impl From<domain::Error> for ApiError {
     }
 }
 
+/// A JSON value refused where it was read (a control-plane body, a seed document).
+impl From<crate::json::Invalid> for ApiError {
+    fn from(e: crate::json::Invalid) -> Self {
+        Self::invalid_input(&e.path, &e.problem)
+    }
+}
+
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         Self::invalid_input("", &format!("the path could not be read ({rejection})."))

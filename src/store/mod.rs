@@ -17,13 +17,13 @@
 //! `store/partners.rs`).
 
 mod batches;
+pub mod document;
 mod faults;
 mod idempotency;
 mod identity;
 mod journal;
 mod partners;
 mod policies;
-mod snapshot;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -41,6 +41,7 @@ use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
+pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 pub use faults::FaultView;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
 pub use identity::{
@@ -48,7 +49,6 @@ pub use identity::{
 };
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use policies::{PolicyUpdate, PolicyView};
-pub use snapshot::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 
 /// A hasher for keys that are already uniformly random: server-minted GUIDs and 128-bit
 /// digests. Hashing them again with SipHash costs more than the rest of an insert.

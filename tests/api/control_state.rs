@@ -210,6 +210,46 @@ async fn a_job_line_over_the_field_limit_is_refused_not_truncated() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--seed`, `--state-file` and `POST /_emulator/seed` read a document with one loader: each
+/// names the same failing entry, for a shape problem and for a rule problem alike.
+#[tokio::test]
+async fn every_loader_names_the_failing_entry() {
+    let mut not_an_object = seed_document();
+    not_an_object["customers"][0]["batches"][0]["devices"][1] = json!(["productKey", "K"]);
+    let mut wrong_type = seed_document();
+    wrong_type["customers"][0]["batches"][0]["devices"][1]["productKey"] = json!(5);
+    let mut no_identifiers = seed_document();
+    no_identifiers["customers"][0]["batches"][0]["devices"][1] = json!({"modelName": "M"});
+    let dir = temp_dir();
+    for (mut doc, entry) in [
+        (not_an_object, "customers[0].batches[0].devices[1]"),
+        (wrong_type, "customers[0].batches[0].devices[1].productKey"),
+        (no_identifiers, "customers[0].batches[0].devices[1]"),
+    ] {
+        let app = spawn_app().await;
+        let response = app
+            .control(Method::POST, "/_emulator/seed", Some(&doc))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"], json!([entry]), "{body}");
+
+        std::fs::write(dir.join("seed.json"), doc.to_string()).unwrap();
+        let mut config = Config::for_tests();
+        config.seed = Some(dir.join("seed.json"));
+        let err = startup::build(config).unwrap_err();
+        assert!(err.contains(&format!("`{entry}` ")), "--seed: {err}");
+
+        doc["version"] = json!(1);
+        std::fs::write(dir.join("state.json"), doc.to_string()).unwrap();
+        let mut config = Config::for_tests();
+        config.state_file = Some(dir.join("state.json"));
+        let err = startup::build(config).unwrap_err();
+        assert!(err.contains(&format!("`{entry}` ")), "--state-file: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pce-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -444,7 +484,7 @@ async fn a_seed_that_is_not_an_object_is_400() {
         StatusCode::BAD_REQUEST,
         envelope(
             800002,
-            "Invalid request input: the body must be a JSON object, got an array.",
+            "Invalid request input: the document must be a JSON object, got an array.",
             &[],
         ),
     )

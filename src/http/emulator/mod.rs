@@ -105,76 +105,13 @@ async fn openapi_json() -> Response {
         .into_response()
 }
 
-/// Checks that the members `keys` of the object `value` (at `path`), when given, are objects or
-/// `null`: serde would otherwise read a struct from an array of its fields.
+/// [`crate::json::objects_at`], answered as a 400.
 fn objects_at(
     value: &serde_json::Value,
     path: &str,
     keys: &[&str],
 ) -> Result<(), super::error::ApiError> {
-    for key in keys {
-        if let Some(v) = value.get(*key)
-            && !(v.is_object() || v.is_null())
-        {
-            let field = super::decode::join(path, key);
-            return Err(super::error::ApiError::invalid_input(
-                &field,
-                &format!("must be an object, got {}.", super::decode::type_name(v)),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Every object a seed document nests must be one (see [`objects_at`]).
-pub fn seed_shape(doc: &serde_json::Value) -> Result<(), super::error::ApiError> {
-    use serde_json::Value;
-    let items = |v: &Value, key: &str| -> Vec<Value> {
-        v.get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let each =
-        |list: Vec<Value>, path: &str| -> Result<Vec<(String, Value)>, super::error::ApiError> {
-            list.into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let at = format!("{path}[{i}]");
-                    if item.is_object() {
-                        Ok((at, item))
-                    } else {
-                        Err(super::error::ApiError::invalid_input(
-                            &at,
-                            &format!(
-                                "must be an object, got {}.",
-                                super::decode::type_name(&item)
-                            ),
-                        ))
-                    }
-                })
-                .collect()
-        };
-    objects_at(doc, "", &["clock"])?;
-    let mut customers = each(items(doc, "customers"), "customers")?;
-    for (ppath, partner) in each(items(doc, "partners"), "partners")? {
-        customers.extend(each(
-            items(&partner, "customers"),
-            &format!("{ppath}.customers"),
-        )?);
-    }
-    for (cpath, customer) in customers {
-        each(items(&customer, "policies"), &format!("{cpath}.policies"))?;
-        for (bpath, batch) in each(items(&customer, "batches"), &format!("{cpath}.batches"))? {
-            for (dpath, device) in each(items(&batch, "devices"), &format!("{bpath}.devices"))? {
-                objects_at(&device, &dpath, &["scheduledPolicy"])?;
-            }
-        }
-        for (jpath, job) in each(items(&customer, "jobs"), &format!("{cpath}.jobs"))? {
-            each(items(&job, "entries"), &format!("{jpath}.entries"))?;
-        }
-    }
-    Ok(())
+    crate::json::objects_at(value, path, keys).map_err(Into::into)
 }
 
 /// Reads a whole number that JSON may spell with a zero fraction (`531.0`), as JSON Schema's
@@ -205,27 +142,5 @@ where
 fn from_json<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, super::error::ApiError> {
-    // serde would also read a struct from an array of its fields; the control plane takes objects.
-    if !value.is_object() {
-        return Err(super::error::ApiError::invalid_input(
-            "",
-            &format!(
-                "the body must be a JSON object, got {}.",
-                super::decode::type_name(&value)
-            ),
-        ));
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        let mut path = e.path().to_string();
-        // serde names an unknown key as its own path; the message names it already, so point at
-        // the object that holds it.
-        if message.starts_with("unknown field") {
-            path = path
-                .rsplit_once('.')
-                .map_or_else(String::new, |(parent, _)| parent.to_owned());
-        }
-        let field = if path == "." { "" } else { path.as_str() };
-        super::error::ApiError::invalid_input(field, &format!("{message}."))
-    })
+    crate::json::from_value(value, "the body").map_err(Into::into)
 }

@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{from_json, seed_shape};
 use crate::domain::ids::{CustomerId, TenantId};
 use crate::http::AppState;
 use crate::http::body::read_json;
@@ -61,8 +60,7 @@ pub async fn reset(
 /// A seed document's JSON as a [`Document`] (shape and types; the entries are checked when it is
 /// imported).
 pub(crate) fn decode_seed(json: serde_json::Value) -> Result<Document> {
-    seed_shape(&json)?;
-    from_json(json)
+    Ok(crate::store::document::from_json(json)?)
 }
 
 /// `POST /_emulator/seed`: loads a seed document atomically. 200 with what was added; 400 naming
@@ -74,10 +72,7 @@ pub async fn seed(
 ) -> Result<Response> {
     let json = read_json(&headers, body, state.config.max_body).await?;
     let doc = decode_seed(json)?;
-    let summary = state
-        .store
-        .import(&doc, state.clock.now())
-        .map_err(|e| ApiError::invalid_input(&e.path, &e.problem))?;
+    let summary = state.store.import(&doc, state.clock.now())?;
     Ok(json_response(StatusCode::OK, &summary))
 }
 
