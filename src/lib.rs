@@ -25,9 +25,11 @@
 //! # }
 //! ```
 
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod fault_rules;
 pub mod healthcheck;
 pub mod http;
 pub mod identity;
@@ -38,9 +40,10 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 
+pub use app::AppState;
 pub use clock::Clock;
 pub use config::Config;
-pub use http::{AppState, serve, serve_tls};
+pub use http::{serve, serve_tls};
 
 /// Entry points into the request decoders for `fuzz/` and property tests; not a stable API.
 #[doc(hidden)]

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::store::{Document, document};
 
 /// Reads a state file; `Ok(None)` when there is none yet. A file that exists but cannot be used

@@ -3,11 +3,11 @@
 
 use std::fs;
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::{ClockMode, Config};
 use crate::domain::timestamp::Timestamp;
-use crate::http::AppState;
-use crate::http::emulator::parse_rules;
+use crate::fault_rules::parse_rules;
 use crate::persist;
 use crate::store::document;
 use crate::tls::{self, Tls};

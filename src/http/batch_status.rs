@@ -1,9 +1,6 @@
 //! The status of an asynchronous job (uploads and policy updates), derived from the clock on read.
 //! <https://learn.microsoft.com/partner-center/developer/get-the-status-of-a-device-batch-upload>
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,8 +12,8 @@ use super::AppState;
 use super::error::{ApiError, Result};
 use super::extract::{Path, customer};
 use super::partner::Tenant;
-use super::wire::{Attributes, JSON_CONTENT_TYPE, json_response};
-use crate::domain::ids::TrackingId;
+use super::respond::{JSON_CONTENT_TYPE, json_response};
+use super::wire::Attributes;
 use crate::domain::job::{Job, Outcome};
 use crate::domain::timestamp::Timestamp;
 
@@ -101,40 +98,6 @@ impl<'a> BatchUploadDetails<'a> {
             devices_status,
             attributes: Attributes::of("BatchUploadDetails"),
         }
-    }
-}
-
-/// Status documents of terminal jobs, rendered once: a terminal job never changes again, and
-/// clients poll the same finished job over and over.
-///
-/// Entries hold a `Weak` to the job they were rendered from, so a job removed by a reset (and
-/// any job that replaced it) is never answered from here.
-#[derive(Debug, Default)]
-pub struct RenderedJobs(Mutex<RenderCache>);
-
-#[derive(Debug, Default)]
-struct RenderCache {
-    entries: HashMap<TrackingId, (Weak<Job>, Bytes)>,
-    bytes: usize,
-}
-
-/// What the cache may hold before it starts over.
-const RENDER_CACHE_BYTES: usize = 64 << 20;
-
-impl RenderedJobs {
-    fn get(&self, job: &Arc<Job>) -> Option<Bytes> {
-        let cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (weak, bytes) = cache.entries.get(&job.id)?;
-        Weak::ptr_eq(weak, &Arc::downgrade(job)).then(|| bytes.clone())
-    }
-
-    fn put(&self, job: &Arc<Job>, bytes: Bytes) {
-        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.bytes + bytes.len() > RENDER_CACHE_BYTES {
-            *cache = RenderCache::default();
-        }
-        cache.bytes += bytes.len();
-        cache.entries.insert(job.id, (Arc::downgrade(job), bytes));
     }
 }
 

@@ -15,7 +15,8 @@ use super::decode;
 use super::error::Result;
 use super::extract::{Path, customer};
 use super::partner::Tenant;
-use super::wire::{Attributes, Collection, Link, accepted, json_response};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, Link, accepted};
 use crate::domain::ids::CustomerId;
 use crate::store::BatchView;
 

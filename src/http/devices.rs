@@ -21,9 +21,8 @@ use super::extract::{Path, customer};
 use super::headers::MS_CONTINUATION_TOKEN;
 use super::paging;
 use super::partner::Tenant;
-use super::wire::{
-    Attributes, Collection, KeyValue, Link, Links, accepted, json_response, no_content,
-};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, KeyValue, Link, Links, accepted, no_content};
 use crate::domain::Error;
 use crate::store::DeviceView;
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::wire::json_response;
+use super::respond::{INTERNAL_DESCRIPTION, json_response};
 use crate::domain;
 
 /// Partner Center error codes the emulator answers with (the README's error table).
@@ -171,7 +171,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             code::UNEXPECTED,
-            "Unexpected service error. This is an emulator bug: please report it with the request.",
+            INTERNAL_DESCRIPTION,
         )
     }
 }

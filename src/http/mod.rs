@@ -23,12 +23,12 @@ pub mod openapi;
 mod paging;
 pub mod partner;
 mod policies;
+mod respond;
 mod server;
 pub mod transport;
 mod wire;
 
 use std::any::Any;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -41,82 +41,11 @@ use tower::ServiceExt;
 use tower::util::MapRequest;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::domain::job::Timings;
-use crate::store::{ClockDoc, Document, Store, StoreOptions};
 use error::{ApiError, code};
 
+pub use crate::app::AppState;
 pub use server::{serve, serve_tls};
 
-/// Everything a handler can reach, behind one `Arc`: each middleware layer clones the state for
-/// every request, and one reference count is cheaper to share between cores than four.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
-
-/// The shared parts of [`AppState`].
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    /// The emulator clock: the only source of "now" for jobs and timestamps.
-    pub clock: Clock,
-    pub store: Store,
-    /// Status documents of terminal jobs, rendered once.
-    pub rendered_jobs: batch_status::RenderedJobs,
-    /// The local CA certificate (PEM) behind the HTTPS listener, once start-up has made or read
-    /// it; unset without TLS or with a certificate the user brought.
-    pub ca_pem: std::sync::OnceLock<String>,
-    /// The mock Entra ID's token-signing key (made or read on first need).
-    pub keys: crate::identity::keys::KeyStore,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(config: Config, clock: Clock) -> Self {
-        let store = Store::new(StoreOptions {
-            timings: Timings {
-                queued_for: config.queued_for,
-                processing_for: config.processing_for,
-            },
-            strict_hardware_hash: config.strict_hardware_hash,
-            journal_size: config.journal_size,
-            fault_seed: config.fault_seed,
-        });
-        let keys = crate::identity::keys::KeyStore::new(config.tls_dir.clone());
-        Self(Arc::new(Shared {
-            config,
-            clock,
-            store,
-            rendered_jobs: batch_status::RenderedJobs::default(),
-            ca_pem: std::sync::OnceLock::new(),
-            keys,
-        }))
-    }
-}
-
-impl AppState {
-    /// The whole state as a document, with the clock, for `GET /_emulator/state` and the
-    /// state file.
-    pub fn export(&self) -> Document {
-        let clock = ClockDoc {
-            now: self.clock.now().rfc3339(),
-            mode: if self.clock.is_manual() {
-                "manual"
-            } else {
-                "system"
-            }
-            .to_owned(),
-        };
-        self.store.export(Some(clock))
-    }
-}
 /// Every route [`router`] serves, as `(method, path template)` in the OpenAPI document's spelling
 /// (`HEAD` is implied by `GET`). The contract test (`tests/api/contract.rs`) checks this list
 /// against the document and probes each entry over HTTP, so a route must be listed here when it

@@ -16,7 +16,8 @@ use super::device_batches::CustomerPath;
 use super::error::Result;
 use super::extract::{Path, customer};
 use super::partner::Tenant;
-use super::wire::{Attributes, Collection, json_response, no_content};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, no_content};
 use crate::store::PolicyView;
 
 pub(crate) fn router() -> Router<AppState> {

@@ -43,7 +43,7 @@ use crate::domain::timestamp::Timestamp;
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 pub use faults::FaultView;
-pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
+pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, RecordedAnswer};
 pub use identity::{
     AppDoc, AuthCode, DeviceCode, GRANT_LIMIT, IdentityDoc, TenantDoc, UserDoc, UserGrant,
 };
@@ -380,8 +380,7 @@ impl Store {
             // Continuation tokens of the customer's old batches must not resume in new ones.
             state.epoch = rand_epoch();
         }
-        self.idempotency
-            .forget_matching(&format!("/v1/customers/{customer}/"));
+        self.idempotency.forget_customer(customer);
     }
 
     pub fn add_fault(&self, rule: FaultRule) -> FaultView {

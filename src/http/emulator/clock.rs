@@ -9,12 +9,12 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::from_json;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::domain::timestamp::Timestamp;
-use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::json_response;
+use crate::http::respond::json_response;
 
 #[derive(Serialize)]
 struct ClockJson {

@@ -14,9 +14,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::openapi;
-use super::wire::{JSON_CONTENT_TYPE, json_response};
-
-pub use faults::parse_rules;
+use super::respond::{JSON_CONTENT_TYPE, json_response};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -103,39 +101,6 @@ async fn openapi_json() -> Response {
         openapi::JSON,
     )
         .into_response()
-}
-
-/// [`crate::json::objects_at`], answered as a 400.
-fn objects_at(
-    value: &serde_json::Value,
-    path: &str,
-    keys: &[&str],
-) -> Result<(), super::error::ApiError> {
-    crate::json::objects_at(value, path, keys).map_err(Into::into)
-}
-
-/// Reads a whole number that JSON may spell with a zero fraction (`531.0`), as JSON Schema's
-/// `integer` allows.
-fn whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::Deserialize as _;
-    let Some(n) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let value = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-            .map(|f| f as u64)
-    });
-    value
-        .and_then(|v| T::try_from(v).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
-        })
 }
 
 /// Reads a control-plane JSON body with serde, naming the failing field on error.

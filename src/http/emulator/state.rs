@@ -7,11 +7,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use crate::app::AppState;
 use crate::domain::ids::{CustomerId, TenantId};
-use crate::http::AppState;
 use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::{json_response, no_content};
+use crate::http::respond::json_response;
+use crate::http::wire::no_content;
 use crate::store::Document;
 
 /// `POST /_emulator/reset[?customer=<guid>][&partnerTenant=<guid>]`: clears everything

@@ -11,9 +11,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{EntraError, Form, Judge, opaque, read_form, signing_key};
+use crate::app::AppState;
 use crate::domain::timestamp::Timestamp;
-use crate::http::AppState;
-use crate::http::wire::json_response;
+use crate::http::respond::json_response;
 use crate::identity::directory::{TenantPath, app_oid, user_oid};
 use crate::identity::tokens::{AccessGrant, Principal, id_claims, sign};
 use crate::identity::{ScopeError, Scopes, client_info};
