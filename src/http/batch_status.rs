@@ -3,16 +3,16 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, Result};
-use super::extract::{Path, customer};
+use super::extract::{CustomerPath, CustomerSegment};
 use super::partner::Tenant;
-use super::respond::{JSON_CONTENT_TYPE, json_response};
+use super::respond::{json_bytes, json_response};
 use super::wire::Attributes;
 use crate::domain::job::{Job, Outcome};
 use crate::domain::timestamp::Timestamp;
@@ -28,6 +28,12 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) struct JobPath {
     customer_id: String,
     tracking_id: String,
+}
+
+impl CustomerSegment for JobPath {
+    fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
 }
 
 /// `BatchUploadDetails` on the wire.
@@ -101,26 +107,16 @@ impl<'a> BatchUploadDetails<'a> {
     }
 }
 
-fn json_bytes(bytes: Bytes) -> Response {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        )],
-        bytes,
-    )
-        .into_response()
-}
-
 /// `GET /v1/customers/{customer_id}/batchJobStatus/{tracking_id}`: a job's `BatchUploadDetails`.
 ///
 /// 200; 400 (bad customer id), 401, 404 (unknown tracking id, or another customer's).
-async fn get_batch_upload_status(tenant: Tenant, Path(path): Path<JobPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn get_batch_upload_status(
+    tenant: Tenant,
+    CustomerPath { customer, path }: CustomerPath<JobPath>,
+) -> Result<Response> {
     let job = tenant.store().job(customer, &path.tracking_id)?;
     if let Some(bytes) = tenant.state.rendered_jobs.get(&job) {
-        return Ok(json_bytes(bytes));
+        return Ok(json_bytes(StatusCode::OK, bytes));
     }
     let now = tenant.state.clock.now();
     let details = BatchUploadDetails::of(&job, now);
@@ -129,5 +125,5 @@ async fn get_batch_upload_status(tenant: Tenant, Path(path): Path<JobPath>) -> R
     }
     let bytes = Bytes::from(serde_json::to_vec(&details).map_err(|_| ApiError::internal())?);
     tenant.state.rendered_jobs.put(&job, bytes.clone());
-    Ok(json_bytes(bytes))
+    Ok(json_bytes(StatusCode::OK, bytes))
 }

@@ -20,16 +20,17 @@ const INTERNAL_BODY: &str = r#"{"code":800003,"description":"Unexpected service 
 
 /// A compact JSON body with `Content-Type: application/json; charset=utf-8` and no BOM.
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    let (status, body) = match serde_json::to_vec(value) {
-        Ok(bytes) => (status, bytes),
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
             tracing::error!("response serialization failed: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                INTERNAL_BODY.as_bytes().to_vec(),
-            )
+            json_bytes(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_BODY)
         }
-    };
+    }
+}
+
+/// JSON already serialized (a rendered job, the OpenAPI document), with the same content type.
+pub fn json_bytes(status: StatusCode, body: impl IntoResponse) -> Response {
     (
         status,
         [(

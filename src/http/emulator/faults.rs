@@ -1,16 +1,15 @@
 //! `/_emulator/faults`: add, list and remove fault rules (read by [`crate::fault_rules`]).
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::fault_rules::{RuleJson, json_of, rule_from_json};
-use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
+use crate::http::extract::JsonBody;
 use crate::http::extract::Path;
 use crate::http::respond::json_response;
 use crate::http::wire::no_content;
@@ -18,10 +17,8 @@ use crate::http::wire::no_content;
 /// `POST /_emulator/faults`: adds a rule. 201 with the stored rule (`id`, `fired`); 400.
 pub async fn add_fault(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let json = read_json(&headers, body, state.config.max_body).await?;
     let rule = rule_from_json(json, "")?;
     Ok(json_response(
         StatusCode::CREATED,

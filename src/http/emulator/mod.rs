@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::openapi;
-use super::respond::{JSON_CONTENT_TYPE, json_response};
+use super::respond::{json_bytes, json_response};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -93,14 +93,7 @@ async fn openapi_yaml() -> Response {
 
 /// `GET /_emulator/openapi.json`: the same document, converted to JSON at build time.
 async fn openapi_json() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        )],
-        openapi::JSON,
-    )
-        .into_response()
+    json_bytes(StatusCode::OK, openapi::JSON)
 }
 
 /// Reads a control-plane JSON body with serde, naming the failing field on error.

@@ -2,15 +2,14 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::app::AppState;
 use crate::domain::ids::{CustomerId, TenantId};
-use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
+use crate::http::extract::JsonBody;
 use crate::http::respond::json_response;
 use crate::http::wire::no_content;
 use crate::store::Document;
@@ -66,12 +65,7 @@ pub(crate) fn decode_seed(json: serde_json::Value) -> Result<Document> {
 
 /// `POST /_emulator/seed`: loads a seed document atomically. 200 with what was added; 400 naming
 /// the offending entry, with nothing applied.
-pub async fn seed(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response> {
-    let json = read_json(&headers, body, state.config.max_body).await?;
+pub async fn seed(State(state): State<AppState>, JsonBody(json): JsonBody) -> Result<Response> {
     let doc = decode_seed(json)?;
     let summary = state.store.import(&doc, state.clock.now())?;
     Ok(json_response(StatusCode::OK, &summary))
