@@ -25,15 +25,15 @@
 //! # }
 //! ```
 
-pub mod app;
+pub(crate) mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod fault_rules;
+pub(crate) mod fault_rules;
 pub mod healthcheck;
 pub mod http;
 pub mod identity;
-pub mod json;
+pub(crate) mod json;
 pub mod persist;
 pub mod startup;
 pub mod store;
@@ -45,6 +45,10 @@ pub use clock::Clock;
 pub use config::Config;
 pub use http::{serve, serve_tls};
 
-/// Entry points into the request decoders for `fuzz/` and property tests; not a stable API.
+/// Entry points into the request decoders for `fuzz/`; compiled only with `--cfg fuzzing`
+/// (which `cargo fuzz` sets), never into a release build. Not a stable API.
+#[cfg(fuzzing)]
 #[doc(hidden)]
-pub use http::fuzzing;
+pub mod fuzzing {
+    pub use crate::http::fuzzing::*;
+}

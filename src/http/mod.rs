@@ -7,25 +7,26 @@ mod body;
 mod decode;
 mod device_batches;
 mod devices;
-pub mod emulator;
-pub mod error;
+pub(crate) mod emulator;
+pub(crate) mod error;
 mod extract;
 pub(crate) mod fast;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod headers;
+// Entry points for the fuzz targets and property tests only: not in a release build.
+#[cfg(any(test, fuzzing))]
+pub(crate) mod fuzzing;
+pub(crate) mod headers;
 mod idempotency;
-pub mod identity;
+pub(crate) mod identity;
 mod intercept;
 mod log;
-pub mod normalize;
+pub(crate) mod normalize;
 pub mod openapi;
 mod paging;
 pub mod partner;
 mod policies;
 mod respond;
 mod server;
-pub mod transport;
+pub(crate) mod transport;
 mod wire;
 
 use std::any::Any;
@@ -43,7 +44,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use error::{ApiError, code};
 
-pub use crate::app::AppState;
+pub(crate) use crate::app::AppState;
 pub use server::{serve, serve_tls};
 
 /// Every route [`router`] serves, as `(method, path template)` in the OpenAPI document's spelling
