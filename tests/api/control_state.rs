@@ -33,7 +33,7 @@ async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         json!({"customers": 1, "batches": 1, "devices": 2, "policies": 1})
     );
     let devices = app
@@ -50,7 +50,7 @@ async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
     let location = app
         .add_devices(CUSTOMER, "Lab", json!([pk("TAKEN-ELSEWHERE")]))
         .await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["errorCode"],
         "808"
@@ -75,7 +75,6 @@ async fn export_reset_seed_round_trips_exactly() {
         .control(Method::GET, "/_emulator/state", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(exported["version"], 1);
     assert!(
@@ -94,12 +93,11 @@ async fn export_reset_seed_round_trips_exactly() {
         .control(Method::GET, "/_emulator/state", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(again, exported);
     // The in-flight job came back with its schedule.
     assert_eq!(app.job(&pending).await["status"], "queued");
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(app.job(&pending).await["status"], "finished");
 }
 
@@ -187,7 +185,6 @@ async fn a_job_line_over_the_field_limit_is_refused_not_truncated() {
         .control(Method::GET, "/_emulator/state", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     let line = &exported["customers"][0]["jobs"][0]["entries"][0];
     assert_eq!(line["serialNumber"], "S".repeat(1024));
@@ -231,7 +228,7 @@ async fn every_loader_names_the_failing_entry() {
             .control(Method::POST, "/_emulator/seed", Some(&doc))
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        let body: Value = response.json().await.unwrap();
+        let body: Value = response.json().unwrap();
         assert_eq!(body["data"], json!([entry]), "{body}");
 
         std::fs::write(dir.join("seed.json"), doc.to_string()).unwrap();
@@ -280,7 +277,6 @@ async fn seed_and_faults_files_are_loaded_at_start_up() {
         .control(Method::GET, "/_emulator/faults", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(faults["faults"][0]["status"], 409);
 

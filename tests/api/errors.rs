@@ -182,7 +182,7 @@ async fn devices_without_an_accepted_combination_reject_the_whole_request() {
     .await;
     // The valid device was not registered: uploading it now succeeds.
     let location = app.create_batch(CUSTOMER, "B", json!([pk("OK")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["status"],
         "finished"
@@ -376,7 +376,7 @@ async fn the_health_endpoint_needs_no_token() {
         response.headers().get("content-type").unwrap(),
         "application/json; charset=utf-8"
     );
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: serde_json::Value = response.json().unwrap();
     assert_eq!(
         body,
         json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})
