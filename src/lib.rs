@@ -6,13 +6,19 @@
 //! - [`config`]: flags and `PCE_*` environment variables.
 //! - [`clock`]: the emulator clock, the only reader of real time.
 //! - [`domain`]: identifiers, device rules, upload decisions, the job state machine (plain Rust).
-//! - [`store`]: the in-memory state behind one lock; the only code that touches the maps.
+//! - [`store`]: the in-memory state behind one lock; the only code that touches the maps;
+//!   [`store::document`] is the seed and state document and its one loader.
+//! - `app`: [`AppState`], the state every request shares, and its construction.
+//! - `json` (JSON paths and type names), `fault_rules` (fault rules as JSON, for
+//!   `POST /_emulator/faults` and `--faults`): crate-private helpers.
 //! - [`http`]: routes, middleware and the server loop; wire ⇄ domain translation only.
 //! - [`identity`]: the mock Entra ID (directory, signing key, tokens), free of HTTP.
 //! - [`startup`]: state at start-up (clock, restore, seed, faults); [`persist`]: `--state-file`.
 //! - [`telemetry`]: logging set-up.
 //! - [`tls`]: the local CA and server certificate of the HTTPS listener (`--tls-bind`).
 //! - [`healthcheck`]: the `healthcheck` subcommand.
+//!
+//! `ARCHITECTURE.md` at the repository root says where each rule lives and how a request flows.
 //!
 //! Embedders and tests run the same stack as the binary:
 //!

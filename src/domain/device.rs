@@ -2,6 +2,9 @@
 //! field length limit, hash trimming, the accepted identifier combinations and the identity
 //! used to spot re-registration). Both request decoders and the document loader go through
 //! [`DeviceSubmission::parse`]; nothing else can make a submission.
+//!
+//! Size: ~350 lines of code and ~160 of tests, kept in one file on purpose: it is the one place
+//! the device rules live.
 
 use std::sync::Arc;
 

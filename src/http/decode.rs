@@ -1,6 +1,10 @@
 //! Request JSON → domain values, the way real clients send it: keys matched case-insensitively
 //! (.NET sends PascalCase, CIPP camelCase, Java a mix), unknown and read-only keys ignored, `null`
 //! taken as absent. Every failure names the field, e.g. `devices[3].serialNumber`.
+//!
+//! Size: ~400 lines of code for every Partner Center body (devices, policy updates, policies) and
+//! ~85 of tests; they share the key-matching helpers. The device rules are not here: they are
+//! [`crate::domain::device::DeviceSubmission::parse`]'s.
 
 use serde_json::{Map, Value};
 

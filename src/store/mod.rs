@@ -1,5 +1,8 @@
 //! The in-memory state: the only code that touches the maps of batches, devices, policies and jobs.
 //!
+//! Size: ~440 lines of code, the rest tests: the state's types, the lock and the customer-wide
+//! operations (reset, faults, journal); each resource's operations are in their own file.
+//!
 //! # Locking
 //!
 //! All registry state sits behind one `std::sync::Mutex`, as in mini-redis. The 806/808 rule
