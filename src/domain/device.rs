@@ -485,26 +485,32 @@ mod tests {
 
     #[test]
     fn packed_text_gives_back_each_field() {
-        let t = ok("H", "", "S", "", "Model").text();
-        assert_eq!(
+        type Fields = (
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: [(DeviceSubmission, Fields); 2] = [
             (
+                ok("H", "", "S", "", "Model"),
+                (Some("S"), None, None, Some("Model")),
+            ),
+            (
+                ok("", "K", "", "Maker", ""),
+                (None, Some("K"), Some("Maker"), None),
+            ),
+        ];
+        for (device, expected) in cases {
+            let t = device.text();
+            let got = (
                 t.serial_number(),
                 t.product_key(),
                 t.oem_manufacturer_name(),
-                t.model_name()
-            ),
-            (Some("S"), None, None, Some("Model"))
-        );
-        let t = ok("", "K", "", "Maker", "").text();
-        assert_eq!(
-            (
-                t.serial_number(),
-                t.product_key(),
-                t.oem_manufacturer_name(),
-                t.model_name()
-            ),
-            (None, Some("K"), Some("Maker"), None)
-        );
+                t.model_name(),
+            );
+            assert_eq!(got, expected);
+        }
         assert_eq!(DeviceText::default().serial_number(), None);
     }
 

@@ -71,11 +71,7 @@ async fn export_reset_seed_round_trips_exactly() {
     let pending = app
         .create_batch(CUSTOMER, "Pending", json!([pk("P1")]))
         .await;
-    let exported = app
-        .control(Method::GET, "/_emulator/state", None)
-        .await
-        .json::<Value>()
-        .unwrap();
+    let exported = exported_state(&app).await;
     assert_eq!(exported["version"], 1);
     assert!(
         !exported.to_string().contains("AAEC"),
@@ -89,11 +85,7 @@ async fn export_reset_seed_round_trips_exactly() {
         .control(Method::POST, "/_emulator/seed", Some(&reseed))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let again = app
-        .control(Method::GET, "/_emulator/state", None)
-        .await
-        .json::<Value>()
-        .unwrap();
+    let again = exported_state(&app).await;
     assert_eq!(again, exported);
     // The in-flight job came back with its schedule.
     assert_eq!(app.job(&pending).await["status"], "queued");
@@ -181,30 +173,17 @@ async fn a_job_line_over_the_field_limit_is_refused_not_truncated() {
         .control(Method::POST, "/_emulator/seed", Some(&at_limit))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let exported = app
-        .control(Method::GET, "/_emulator/state", None)
-        .await
-        .json::<Value>()
-        .unwrap();
+    let exported = exported_state(&app).await;
     let line = &exported["customers"][0]["jobs"][0]["entries"][0];
     assert_eq!(line["serialNumber"], "S".repeat(1024));
     assert_eq!(line["productKey"], "PK-1");
 
     // The same document is refused, naming the same entry, by `--seed`.
-    let dir = temp_dir();
-    std::fs::write(
-        dir.join("seed.json"),
-        document_with_a_long_job_line(70_000).to_string(),
-    )
-    .unwrap();
-    let mut config = Config::for_tests();
-    config.seed = Some(dir.join("seed.json"));
-    let err = startup::build(config).unwrap_err();
+    let err = start_up_error(&document_with_a_long_job_line(70_000), false);
     assert!(
         err.contains("customers[0].jobs[0].entries[0].serialNumber"),
         "{err}"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 /// `--seed`, `--state-file` and `POST /_emulator/seed` read a document with one loader: each
@@ -217,7 +196,6 @@ async fn every_loader_names_the_failing_entry() {
     wrong_type["customers"][0]["batches"][0]["devices"][1]["productKey"] = json!(5);
     let mut no_identifiers = seed_document();
     no_identifiers["customers"][0]["batches"][0]["devices"][1] = json!({"modelName": "M"});
-    let dir = temp_dir();
     for (mut doc, entry) in [
         (not_an_object, "customers[0].batches[0].devices[1]"),
         (wrong_type, "customers[0].batches[0].devices[1].productKey"),
@@ -231,20 +209,38 @@ async fn every_loader_names_the_failing_entry() {
         let body: Value = response.json().unwrap();
         assert_eq!(body["data"], json!([entry]), "{body}");
 
-        std::fs::write(dir.join("seed.json"), doc.to_string()).unwrap();
-        let mut config = Config::for_tests();
-        config.seed = Some(dir.join("seed.json"));
-        let err = startup::build(config).unwrap_err();
+        let err = start_up_error(&doc, false);
         assert!(err.contains(&format!("`{entry}` ")), "--seed: {err}");
 
         doc["version"] = json!(1);
-        std::fs::write(dir.join("state.json"), doc.to_string()).unwrap();
-        let mut config = Config::for_tests();
-        config.state_file = Some(dir.join("state.json"));
-        let err = startup::build(config).unwrap_err();
+        let err = start_up_error(&doc, true);
         assert!(err.contains(&format!("`{entry}` ")), "--state-file: {err}");
     }
+}
+
+/// `GET /_emulator/state`, as JSON.
+async fn exported_state(app: &TestApp) -> Value {
+    app.control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .expect("the state is JSON")
+}
+
+/// Why start-up refuses `doc` written as the `--seed` file (or, with `state_file`, the
+/// `--state-file`).
+fn start_up_error(doc: &Value, state_file: bool) -> String {
+    let dir = temp_dir();
+    let file = dir.join("document.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let mut config = Config::for_tests();
+    if state_file {
+        config.state_file = Some(file);
+    } else {
+        config.seed = Some(file);
+    }
+    let err = startup::build(config).expect_err("start-up refuses the document");
     std::fs::remove_dir_all(dir).unwrap();
+    err
 }
 
 fn temp_dir() -> PathBuf {
