@@ -2,7 +2,7 @@
 //! prints resident memory, export time and restore (parse + import) time. `cargo run --release
 //! --example store_probe -- 1000000`. The HTTP-level figures come from `bench/run.sh`.
 
-use partner_center_emulator::domain::device::{DeviceSubmission, HardwareHash};
+use partner_center_emulator::domain::device::{DeviceSubmission, HardwareHash, RawDevice};
 use partner_center_emulator::domain::ids::{BatchId, CustomerId};
 use partner_center_emulator::domain::job::Timings;
 use partner_center_emulator::domain::timestamp::Timestamp;
@@ -47,19 +47,21 @@ fn main() {
         let devices: Vec<DeviceSubmission> = (0..10_000)
             .map(|i| {
                 let j = k * 10_000 + i;
-                DeviceSubmission {
-                    hardware_hash: Some(HardwareHash::of(&format!("{j:010}{filler}"))),
-                    product_key: Some(format!(
-                        "{:05}-{:05}-{:05}-AA{:03}",
-                        j % 99999,
-                        j / 7 % 99999,
-                        j / 3 % 99999,
-                        j % 999
-                    )),
-                    serial_number: Some(format!("SN-{j:08}")),
-                    oem_manufacturer_name: Some("Dell Inc.".into()),
-                    model_name: Some("Latitude 7420".into()),
-                }
+                let product_key = format!(
+                    "{:05}-{:05}-{:05}-AA{:03}",
+                    j % 99999,
+                    j / 7 % 99999,
+                    j / 3 % 99999,
+                    j % 999
+                );
+                DeviceSubmission::parse(RawDevice {
+                    hardware_hash: HardwareHash::parse(&format!("{j:010}{filler}")),
+                    product_key: Some(&product_key),
+                    serial_number: Some(&format!("SN-{j:08}")),
+                    oem_manufacturer_name: Some("Dell Inc."),
+                    model_name: Some("Latitude 7420"),
+                })
+                .unwrap()
             })
             .collect();
         if k == 0 {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use crate::domain::timestamp::Timestamp;
 
@@ -189,10 +189,22 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// The defaults, without reading the command line or the environment.
+    /// The defaults, without reading the command line or the environment: every `PCE_*` twin
+    /// is taken off the flags first, so a variable set in the shell cannot change a test.
     pub fn for_tests() -> Self {
-        Cli::parse_from(["partner-center-emulator"]).config
+        let matches = defaults_command().get_matches_from(["partner-center-emulator"]);
+        match Config::from_arg_matches(&matches) {
+            Ok(config) => config,
+            // The defaults are constants of this file: a failure here is a bug in them.
+            Err(e) => panic!("the default configuration does not parse: {e}"),
+        }
     }
+}
+
+/// The flags without their environment variables.
+fn defaults_command() -> clap::Command {
+    Config::augment_args(clap::Command::new("partner-center-emulator"))
+        .mut_args(|arg| arg.env(None::<&str>))
 }
 
 fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
@@ -234,6 +246,20 @@ fn parse_size(raw: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_configuration_reads_no_environment() {
+        let command = defaults_command();
+        assert!(command.get_arguments().count() > 10);
+        assert!(command.get_arguments().all(|a| a.get_env().is_none()));
+        // The flags themselves still have their twins.
+        assert!(
+            Config::augment_args(clap::Command::new("x"))
+                .get_arguments()
+                .any(|a| a.get_env().is_some())
+        );
+        assert_eq!(Config::for_tests().bind, Cli::parse_from(["x"]).config.bind);
+    }
 
     #[test]
     fn defaults_match_the_readme() {

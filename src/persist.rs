@@ -6,8 +6,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::http::AppState;
-use crate::store::Document;
+use crate::app::AppState;
+use crate::store::{Document, document};
 
 /// Reads a state file; `Ok(None)` when there is none yet. A file that exists but cannot be used
 /// is an error: starting empty would silently lose the user's data.
@@ -30,7 +30,7 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
     struct Versioned {
         version: Option<u64>,
     }
-    let parsed: Result<Document, _> = serde_json::from_slice(&bytes);
+    let parsed = document::from_slice(&bytes);
     let version = match &parsed {
         Ok(doc) => doc.version.map(u64::from),
         Err(_) => serde_json::from_slice::<Versioned>(&bytes)

@@ -3,13 +3,13 @@
 
 use std::fs;
 
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::config::{ClockMode, Config};
 use crate::domain::timestamp::Timestamp;
-use crate::http::AppState;
-use crate::http::emulator::parse_rules;
+use crate::fault_rules::parse_rules;
 use crate::persist;
-use crate::store::Document;
+use crate::store::document;
 use crate::tls::{self, Tls};
 
 /// Builds the emulator's state from its configuration, or says why it cannot start.
@@ -72,7 +72,7 @@ fn build_state(config: Config) -> Result<AppState, String> {
         (None, Some(path)) => {
             let bytes = fs::read(path)
                 .map_err(|e| format!("cannot read --seed {}: {e}", path.display()))?;
-            let doc: Document = serde_json::from_slice(&bytes)
+            let doc = document::from_slice(&bytes)
                 .map_err(|e| format!("--seed {} is not a seed document: {e}", path.display()))?;
             Some((doc, format!("--seed {}", path.display())))
         }
@@ -101,7 +101,7 @@ fn build_state(config: Config) -> Result<AppState, String> {
         let summary = state
             .store
             .import(&doc, state.clock.now())
-            .map_err(|e| format!("{from}: `{}` {}", e.path, e.problem))?;
+            .map_err(|e| format!("{from}: {e}"))?;
         tracing::info!(
             "loaded {from}: {} customers, {} batches, {} devices, {} policies",
             summary.customers,

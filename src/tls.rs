@@ -4,6 +4,9 @@
 //! The CA is made once and kept, because users trust it once (in a container image, a CI job,
 //! an OS store); the server certificate is signed afresh at every start, so `--tls-san` changes
 //! take effect without anyone re-trusting anything.
+//!
+//! Size: ~360 lines of code and ~80 of tests; CA, server certificate and user certificate share
+//! their PEM and key handling, so they stay together.
 
 use std::fs;
 use std::io::Write;

@@ -1,4 +1,10 @@
-//! A device as a partner submits it: identifier rules and the identity used to spot re-registration.
+//! A device as a partner submits it: the one place its rules live (blank means absent, the
+//! field length limit, hash trimming, the accepted identifier combinations and the identity
+//! used to spot re-registration). Both request decoders and the document loader go through
+//! [`DeviceSubmission::parse`]; nothing else can make a submission.
+//!
+//! Size: ~350 lines of code and ~160 of tests, kept in one file on purpose: it is the one place
+//! the device rules live.
 
 use std::sync::Arc;
 
@@ -14,26 +20,91 @@ pub struct HardwareHash {
 }
 
 impl HardwareHash {
-    pub fn of(hash: &str) -> Self {
-        let hash = hash.trim();
-        Self {
+    /// The hash in `text`, trimmed; `None` when it is blank (a blank hash is an absent one).
+    pub fn parse(text: &str) -> Option<Self> {
+        let hash = text.trim();
+        (!hash.is_empty()).then(|| Self {
             identity: Identity::of_hardware_hash(hash),
             valid_base64: base64::engine::general_purpose::STANDARD
                 .decode(hash)
                 .is_ok_and(|bytes| !bytes.is_empty()),
+        })
+    }
+
+    /// A hash known only by its digest, as exports carry it. It was checked when first read.
+    pub fn from_digest(identity: Identity) -> Self {
+        Self {
+            identity,
+            valid_base64: true,
         }
     }
 }
 
-/// The identifier fields of one uploaded device. Blank strings are stored as absent, because the
-/// identifier rules count a field as present only when it holds text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeviceSubmission {
+/// Longest serial number, product key, manufacturer or model accepted.
+// EMULATOR: Partner Center documents no limits; SMBIOS strings and product keys are far shorter.
+pub const MAX_FIELD_CHARS: usize = 1024;
+
+/// A serial number, product key, manufacturer or model: non-blank text of at most
+/// [`MAX_FIELD_CHARS`] characters. Kept as given (untrimmed): tuples must match SMBIOS exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceField(Box<str>);
+
+impl DeviceField {
+    /// The field named `name` (its wire name, for the error): `None` when absent or blank,
+    /// because the identifier rules count a field as present only when it holds text.
+    pub fn parse(name: &'static str, value: Option<&str>) -> Result<Option<Self>, DeviceProblem> {
+        let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let chars = text.chars().count();
+        if chars > MAX_FIELD_CHARS {
+            return Err(DeviceProblem::TooLong { field: name, chars });
+        }
+        Ok(Some(Self(Box::from(text))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why fields do not make a device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceProblem {
+    /// `field` is the wire name (`serialNumber`), for the caller to place in its path.
+    #[error("must be at most {MAX_FIELD_CHARS} characters (got {chars}).")]
+    TooLong { field: &'static str, chars: usize },
+    #[error("carries none of the accepted identifier combinations: {}.", ACCEPTED_COMBINATIONS.join("; "))]
+    NoIdentifiers,
+}
+
+/// A device's identifier fields as a client or a document gives them, before any rule applies.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawDevice<'a> {
+    /// Already read with [`HardwareHash::parse`] (or [`HardwareHash::from_digest`]).
     pub hardware_hash: Option<HardwareHash>,
-    pub product_key: Option<String>,
-    pub serial_number: Option<String>,
-    pub oem_manufacturer_name: Option<String>,
-    pub model_name: Option<String>,
+    pub product_key: Option<&'a str>,
+    pub serial_number: Option<&'a str>,
+    pub oem_manufacturer_name: Option<&'a str>,
+    pub model_name: Option<&'a str>,
+}
+
+/// The identifier fields of one valid device: it carries one of [`ACCEPTED_COMBINATIONS`], every
+/// field is within [`MAX_FIELD_CHARS`], and its identity is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSubmission {
+    hardware_hash: Option<HardwareHash>,
+    text: TextFields,
+    identity: Identity,
+}
+
+/// The four descriptive fields, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextFields {
+    pub serial_number: Option<DeviceField>,
+    pub product_key: Option<DeviceField>,
+    pub oem_manufacturer_name: Option<DeviceField>,
+    pub model_name: Option<DeviceField>,
 }
 
 /// The six documented combinations, in the documentation's order and words.
@@ -87,6 +158,93 @@ impl Identity {
     }
 }
 
+/// The identity rule, the only copy: the hash's identity when there is one, else the product
+/// key's, else the tuple's; `None` when the fields carry none of [`ACCEPTED_COMBINATIONS`]
+/// (every combination with a hash is satisfied by the hash alone).
+fn identity_of(hash: Option<&HardwareHash>, text: TextRef<'_>) -> Option<Identity> {
+    if let Some(hash) = hash {
+        return Some(hash.identity);
+    }
+    if let Some(key) = text.product_key {
+        return Some(Identity::tagged(&["productKey", key.trim()]));
+    }
+    match (
+        text.serial_number,
+        text.oem_manufacturer_name,
+        text.model_name,
+    ) {
+        // Tuple registration is case sensitive (values must match SMBIOS exactly).
+        (Some(s), Some(m), Some(n)) => Some(Identity::tagged(&["tuple", s, m, n])),
+        _ => None,
+    }
+}
+
+/// The four descriptive fields, borrowed and by name, wherever they are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TextRef<'a> {
+    serial_number: Option<&'a str>,
+    product_key: Option<&'a str>,
+    oem_manufacturer_name: Option<&'a str>,
+    model_name: Option<&'a str>,
+}
+
+impl TextFields {
+    fn borrowed(&self) -> TextRef<'_> {
+        TextRef {
+            serial_number: self.serial_number.as_ref().map(DeviceField::as_str),
+            product_key: self.product_key.as_ref().map(DeviceField::as_str),
+            oem_manufacturer_name: self.oem_manufacturer_name.as_ref().map(DeviceField::as_str),
+            model_name: self.model_name.as_ref().map(DeviceField::as_str),
+        }
+    }
+}
+
+impl DeviceSubmission {
+    /// The only way to make a submission. Fields are checked in the order
+    /// `productKey, serialNumber, oemManufacturerName, modelName`, then the combinations.
+    pub fn parse(raw: RawDevice<'_>) -> Result<Self, DeviceProblem> {
+        let text = TextFields {
+            product_key: DeviceField::parse("productKey", raw.product_key)?,
+            serial_number: DeviceField::parse("serialNumber", raw.serial_number)?,
+            oem_manufacturer_name: DeviceField::parse(
+                "oemManufacturerName",
+                raw.oem_manufacturer_name,
+            )?,
+            model_name: DeviceField::parse("modelName", raw.model_name)?,
+        };
+        let identity = identity_of(raw.hardware_hash.as_ref(), text.borrowed())
+            .ok_or(DeviceProblem::NoIdentifiers)?;
+        Ok(Self {
+            hardware_hash: raw.hardware_hash,
+            text,
+            identity,
+        })
+    }
+
+    pub fn hardware_hash(&self) -> Option<&HardwareHash> {
+        self.hardware_hash.as_ref()
+    }
+
+    pub fn fields(&self) -> &TextFields {
+        &self.text
+    }
+
+    /// What makes this device the same as another upload of it.
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// The descriptive fields, packed.
+    pub fn text(&self) -> DeviceText {
+        DeviceText::new(&self.text)
+    }
+
+    /// Whether the hardware hash (if any) is well-formed base64, for `--strict-hardware-hash`.
+    pub fn hardware_hash_is_valid(&self) -> bool {
+        self.hardware_hash.is_none_or(|h| h.valid_base64)
+    }
+}
+
 /// A device's descriptive fields (serial number, product key, manufacturer, model) packed into
 /// one shared allocation: a registered device and the job lines that echo it share one copy.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -98,17 +256,30 @@ pub struct DeviceText {
     present: u8,
 }
 
-/// Longest serial number, product key, manufacturer or model accepted.
-// EMULATOR: Partner Center documents no limits; SMBIOS strings and product keys are far shorter.
-pub const MAX_FIELD_CHARS: usize = 1024;
+// Four fields of MAX_FIELD_CHARS characters of at most 4 bytes fit the u16 offsets: a
+// `DeviceText` cannot truncate, because it is only made from checked `DeviceField`s.
+const _: () = assert!(4 * MAX_FIELD_CHARS * 4 <= u16::MAX as usize + 1);
 
 impl DeviceText {
-    /// Packs the fields; each must be at most [`MAX_FIELD_CHARS`] characters (callers validate).
-    pub fn new(fields: [Option<&str>; 4]) -> Self {
+    pub fn new(fields: &TextFields) -> Self {
+        let TextRef {
+            serial_number,
+            product_key,
+            oem_manufacturer_name,
+            model_name,
+        } = fields.borrowed();
         let mut text = String::new();
         let mut ends = [0u16; 3];
         let mut present = 0u8;
-        for (i, field) in fields.iter().enumerate() {
+        for (i, field) in [
+            serial_number,
+            product_key,
+            oem_manufacturer_name,
+            model_name,
+        ]
+        .iter()
+        .enumerate()
+        {
             if let Some(f) = field {
                 present |= 1 << i;
                 text.push_str(f);
@@ -118,7 +289,7 @@ impl DeviceText {
             }
         }
         Self {
-            text: (!text.is_empty() || present != 0).then(|| Arc::from(text)),
+            text: (present != 0).then(|| Arc::from(text)),
             ends,
             present,
         }
@@ -157,6 +328,20 @@ impl DeviceText {
     pub fn model_name(&self) -> Option<&str> {
         self.field(3)
     }
+
+    /// The identity these fields give without a hardware hash: an export tells a hashed foreign
+    /// device from the others by comparing it with the identity it holds.
+    pub fn identity_without_hash(&self) -> Option<Identity> {
+        identity_of(
+            None,
+            TextRef {
+                serial_number: self.serial_number(),
+                product_key: self.product_key(),
+                oem_manufacturer_name: self.oem_manufacturer_name(),
+                model_name: self.model_name(),
+            },
+        )
+    }
 }
 
 impl std::fmt::Debug for DeviceText {
@@ -170,165 +355,125 @@ impl std::fmt::Debug for DeviceText {
     }
 }
 
-/// The identity of a device with these (present) fields: the hash's when there is one, else the
-/// product key's, else the tuple's.
-pub fn identity_of(
-    hash: Option<Identity>,
-    product_key: Option<&str>,
-    serial_number: Option<&str>,
-    manufacturer: Option<&str>,
-    model: Option<&str>,
-) -> Option<Identity> {
-    if hash.is_some() {
-        return hash;
-    }
-    if let Some(key) = product_key {
-        return Some(Identity::tagged(&["productKey", key.trim()]));
-    }
-    match (serial_number, manufacturer, model) {
-        // Tuple registration is case sensitive (values must match SMBIOS exactly).
-        (Some(s), Some(m), Some(n)) => Some(Identity::tagged(&["tuple", s, m, n])),
-        _ => None,
-    }
-}
-
-/// A borrowed value, only when it has non-blank text.
-pub fn present_str(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.trim().is_empty())
-}
-
-/// Keeps a value only when it has non-blank text.
-pub fn present(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.trim().is_empty())
-}
-
-impl DeviceSubmission {
-    /// Whether the device carries one of [`ACCEPTED_COMBINATIONS`]. Every combination with a hash
-    /// is satisfied by the hash alone, so the rule reduces to: hash, or product key, or the tuple.
-    pub fn has_accepted_identifiers(&self) -> bool {
-        self.hardware_hash.is_some()
-            || self.product_key.is_some()
-            || (self.serial_number.is_some()
-                && self.oem_manufacturer_name.is_some()
-                && self.model_name.is_some())
-    }
-
-    /// The device's identity; `None` only when [`Self::has_accepted_identifiers`] is false.
-    pub fn identity(&self) -> Option<Identity> {
-        if let Some(hash) = &self.hardware_hash {
-            return Some(hash.identity);
-        }
-        if let Some(key) = &self.product_key {
-            return Some(Identity::tagged(&["productKey", key.trim()]));
-        }
-        match (
-            &self.serial_number,
-            &self.oem_manufacturer_name,
-            &self.model_name,
-        ) {
-            // Tuple registration is case sensitive (values must match SMBIOS exactly).
-            (Some(s), Some(m), Some(n)) => Some(Identity::tagged(&["tuple", s, m, n])),
-            _ => None,
-        }
-    }
-
-    /// The descriptive fields, packed.
-    pub fn text(&self) -> DeviceText {
-        DeviceText::new([
-            self.serial_number.as_deref(),
-            self.product_key.as_deref(),
-            self.oem_manufacturer_name.as_deref(),
-            self.model_name.as_deref(),
-        ])
-    }
-
-    /// Whether the hardware hash (if any) is well-formed base64, for `--strict-hardware-hash`.
-    pub fn hardware_hash_is_valid(&self) -> bool {
-        self.hardware_hash.is_none_or(|h| h.valid_base64)
-    }
-}
-
-/// Indices of the devices that carry none of the accepted combinations.
-pub fn devices_without_identifiers(devices: &[DeviceSubmission]) -> Vec<usize> {
-    devices
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !d.has_accepted_identifiers())
-        .map(|(i, _)| i)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn device(hh: &str, pk: &str, sn: &str, mfr: &str, model: &str) -> DeviceSubmission {
-        let f = |s: &str| present(Some(s.to_owned()));
-        DeviceSubmission {
-            hardware_hash: f(hh).map(|h| HardwareHash::of(&h)),
-            product_key: f(pk),
-            serial_number: f(sn),
-            oem_manufacturer_name: f(mfr),
-            model_name: f(model),
-        }
+    fn device(
+        hh: &str,
+        pk: &str,
+        sn: &str,
+        mfr: &str,
+        model: &str,
+    ) -> Result<DeviceSubmission, DeviceProblem> {
+        DeviceSubmission::parse(RawDevice {
+            hardware_hash: HardwareHash::parse(hh),
+            product_key: Some(pk),
+            serial_number: Some(sn),
+            oem_manufacturer_name: Some(mfr),
+            model_name: Some(model),
+        })
+    }
+
+    fn ok(hh: &str, pk: &str, sn: &str, mfr: &str, model: &str) -> DeviceSubmission {
+        device(hh, pk, sn, mfr, model).unwrap()
     }
 
     #[test]
     fn each_documented_combination_is_accepted() {
-        for d in [
-            device("H", "P", "", "", ""),
-            device("H", "", "S", "", ""),
-            device("H", "P", "S", "", ""),
-            device("H", "", "", "", ""),
-            device("", "P", "", "", ""),
-            device("", "", "S", "M", "N"),
+        for (hh, pk, sn, mfr, model) in [
+            ("H", "P", "", "", ""),
+            ("H", "", "S", "", ""),
+            ("H", "P", "S", "", ""),
+            ("H", "", "", "", ""),
+            ("", "P", "", "", ""),
+            ("", "", "S", "M", "N"),
         ] {
-            assert!(d.has_accepted_identifiers(), "{d:?}");
+            assert!(
+                device(hh, pk, sn, mfr, model).is_ok(),
+                "{hh} {pk} {sn} {mfr} {model}"
+            );
         }
     }
 
     #[test]
     fn partial_tuples_and_blank_fields_are_rejected() {
-        for d in [
-            device("", "", "", "", ""),
-            device("", "", "S", "", ""),
-            device("", "", "S", "M", ""),
-            device("", "", "", "M", "N"),
-            device("  ", " ", "S", "M", ""),
+        for (hh, pk, sn, mfr, model) in [
+            ("", "", "", "", ""),
+            ("", "", "S", "", ""),
+            ("", "", "S", "M", ""),
+            ("", "", "", "M", "N"),
+            ("  ", " ", "S", "M", ""),
         ] {
-            assert!(!d.has_accepted_identifiers(), "{d:?}");
+            assert_eq!(
+                device(hh, pk, sn, mfr, model),
+                Err(DeviceProblem::NoIdentifiers),
+                "{hh:?} {pk:?} {sn:?} {mfr:?} {model:?}"
+            );
         }
-        let devices = [device("H", "", "", "", ""), device("", "", "S", "", "")];
-        assert_eq!(devices_without_identifiers(&devices), vec![1]);
+    }
+
+    #[test]
+    fn blank_fields_are_absent_and_given_ones_kept_as_given() {
+        let d = ok(" AAEC ", " PK ", "  ", "", "N");
+        assert_eq!(d.hardware_hash(), HardwareHash::parse("AAEC").as_ref());
+        let text = d.text();
+        assert_eq!(text.product_key(), Some(" PK "));
+        assert_eq!(text.serial_number(), None);
+        assert_eq!(text.oem_manufacturer_name(), None);
+        assert_eq!(text.model_name(), Some("N"));
+        assert_eq!(HardwareHash::parse(" \t"), None);
+    }
+
+    #[test]
+    fn fields_are_bounded_and_the_first_too_long_one_is_named() {
+        let at_limit = "é".repeat(MAX_FIELD_CHARS);
+        let d = ok("", &at_limit, &at_limit, &at_limit, &at_limit);
+        assert_eq!(d.text().model_name(), Some(at_limit.as_str()));
+        assert_eq!(d.text().product_key(), Some(at_limit.as_str()));
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        assert_eq!(
+            device("H", "P", &long, "", &long),
+            Err(DeviceProblem::TooLong {
+                field: "serialNumber",
+                chars: MAX_FIELD_CHARS + 1
+            })
+        );
+        // A hash is only digested, never kept: its length is bounded by --max-body alone.
+        assert!(device(&"h".repeat(10_000), "", "", "", "").is_ok());
     }
 
     #[test]
     fn identity_prefers_hash_then_product_key_then_tuple() {
-        let a = device("HASH-A", "PK", "S", "M", "N");
-        let b = device("HASH-B", "PK", "S", "M", "N");
+        let a = ok("HASH-A", "PK", "S", "M", "N");
+        let b = ok("HASH-B", "PK", "S", "M", "N");
         // The seed examples reuse one product key across devices with different hashes.
         assert_ne!(a.identity(), b.identity());
-        assert_eq!(a.identity(), Some(Identity::of_hardware_hash("HASH-A")));
+        assert_eq!(a.identity(), Identity::of_hardware_hash("HASH-A"));
         assert_eq!(
-            device("", "PK", "S", "M", "N").identity(),
-            device("", "PK", "", "", "").identity()
+            ok("", "PK", "S", "M", "N").identity(),
+            ok("", "PK", "", "", "").identity()
         );
         assert_ne!(
-            device("", "PK", "", "", "").identity(),
-            device("PK", "", "", "", "").identity()
+            ok("", "PK", "", "", "").identity(),
+            ok("PK", "", "", "", "").identity()
         );
         assert_eq!(
-            device("", "", "S", "M", "N").identity(),
-            device("", "", "S", "M", "N").identity()
+            ok("", "", "S", "M", "N").identity(),
+            ok("", "", "S", "M", "N").identity()
         );
         assert_ne!(
-            device("", "", "S", "M", "N").identity(),
-            device("", "", "s", "M", "N").identity()
+            ok("", "", "S", "M", "N").identity(),
+            ok("", "", "s", "M", "N").identity()
         );
         assert_ne!(
-            device("", "", "SM", "N", "X").identity(),
-            device("", "", "S", "MN", "X").identity()
+            ok("", "", "SM", "N", "X").identity(),
+            ok("", "", "S", "MN", "X").identity()
         );
+        // The packed text gives the same identity when there is no hash.
+        let tuple = ok("", "", "S", "M", "N");
+        assert_eq!(tuple.text().identity_without_hash(), Some(tuple.identity()));
+        assert_ne!(a.text().identity_without_hash(), Some(a.identity()));
     }
 
     #[test]
@@ -340,24 +485,41 @@ mod tests {
 
     #[test]
     fn packed_text_gives_back_each_field() {
-        let t = DeviceText::new([Some("S"), None, Some(""), Some("Model")]);
-        assert_eq!(
+        type Fields = (
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: [(DeviceSubmission, Fields); 2] = [
             (
+                ok("H", "", "S", "", "Model"),
+                (Some("S"), None, None, Some("Model")),
+            ),
+            (
+                ok("", "K", "", "Maker", ""),
+                (None, Some("K"), Some("Maker"), None),
+            ),
+        ];
+        for (device, expected) in cases {
+            let t = device.text();
+            let got = (
                 t.serial_number(),
                 t.product_key(),
                 t.oem_manufacturer_name(),
-                t.model_name()
-            ),
-            (Some("S"), None, Some(""), Some("Model"))
-        );
+                t.model_name(),
+            );
+            assert_eq!(got, expected);
+        }
         assert_eq!(DeviceText::default().serial_number(), None);
     }
 
     #[test]
     fn strict_hash_check_wants_non_empty_base64() {
-        assert!(device("AAEC", "", "", "", "").hardware_hash_is_valid());
-        assert!(!device("DummyHash12345", "", "", "", "").hardware_hash_is_valid());
-        assert!(!device("not base64!", "", "", "", "").hardware_hash_is_valid());
-        assert!(device("", "P", "", "", "").hardware_hash_is_valid());
+        assert!(ok("AAEC", "", "", "", "").hardware_hash_is_valid());
+        assert!(!ok("DummyHash12345", "", "", "", "").hardware_hash_is_valid());
+        assert!(!ok("not base64!", "", "", "", "").hardware_hash_is_valid());
+        assert!(ok("", "P", "", "", "").hardware_hash_is_valid());
+        assert!(HardwareHash::from_digest(Identity([7; 16])).valid_base64);
     }
 }

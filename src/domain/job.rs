@@ -182,9 +182,19 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::device::{DeviceField, TextFields};
     use time::macros::datetime;
 
     const T0: Timestamp = Timestamp::from_offset_const(datetime!(2026-11-21 10:00:00 UTC));
+
+    fn text(serial_number: &str, product_key: &str) -> DeviceText {
+        let field = |name, value| DeviceField::parse(name, Some(value)).unwrap();
+        DeviceText::new(&TextFields {
+            serial_number: field("serialNumber", serial_number),
+            product_key: field("productKey", product_key),
+            ..TextFields::default()
+        })
+    }
 
     fn job() -> Job {
         let timings = Timings {
@@ -194,12 +204,12 @@ mod tests {
         let entries = vec![
             JobEntry {
                 device_ref: None,
-                text: DeviceText::new([Some("S1"), None, None, None]),
+                text: text("S1", ""),
                 outcome: Outcome::Succeeded(DeviceId::new()),
             },
             JobEntry {
                 device_ref: None,
-                text: DeviceText::new([None, Some("P2"), None, None]),
+                text: text("", "P2"),
                 outcome: Outcome::Failed(DeviceError::AssignedToOtherTenant),
             },
         ];

@@ -20,7 +20,6 @@ pub enum Decision {
 /// `owner_of` answers which customer (tenant) holds an identity now. Checks run in the order a
 /// partner would want them reported: a malformed hash first (it cannot be matched at all), then a
 /// repeat inside this upload (the first occurrence wins), then registration elsewhere.
-/// Every device must carry accepted identifiers: callers validate that before accepting.
 pub fn decide(
     customer: CustomerId,
     devices: &[DeviceSubmission],
@@ -34,10 +33,7 @@ pub fn decide(
             if strict_hardware_hash && !device.hardware_hash_is_valid() {
                 return Decision::Fail(DeviceError::InvalidHardwareHash);
             }
-            let Some(identity) = device.identity() else {
-                // Unreachable after validation; a failure is still the safe answer.
-                return Decision::Fail(DeviceError::InvalidHardwareHash);
-            };
+            let identity = device.identity();
             if !seen.insert(identity) {
                 return Decision::Fail(DeviceError::Duplicated);
             }
@@ -53,15 +49,15 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::device::present;
+    use crate::domain::device::{HardwareHash, RawDevice};
     use uuid::Uuid;
 
     fn hash_only(h: &str) -> DeviceSubmission {
-        DeviceSubmission {
-            hardware_hash: present(Some(h.into()))
-                .map(|h| crate::domain::device::HardwareHash::of(&h)),
-            ..Default::default()
-        }
+        DeviceSubmission::parse(RawDevice {
+            hardware_hash: HardwareHash::parse(h),
+            ..RawDevice::default()
+        })
+        .expect("a hash alone is an accepted combination")
     }
 
     fn customer(n: u128) -> CustomerId {
@@ -71,8 +67,8 @@ mod tests {
     #[test]
     fn new_devices_register_and_known_ones_fail_with_806_or_808() {
         let (me, other) = (customer(1), customer(2));
-        let mine = hash_only("AAAA").identity().unwrap();
-        let theirs = hash_only("BBBB").identity().unwrap();
+        let mine = hash_only("AAAA").identity();
+        let theirs = hash_only("BBBB").identity();
         let owner_of = |i: &Identity| {
             if *i == mine {
                 Some(me)

@@ -1,22 +1,19 @@
 //! The status of an asynchronous job (uploads and policy updates), derived from the clock on read.
 //! <https://learn.microsoft.com/partner-center/developer/get-the-status-of-a-device-batch-upload>
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::{ApiError, Result};
-use super::extract::{Path, customer};
+use super::extract::{CustomerPath, CustomerSegment};
 use super::partner::Tenant;
-use super::wire::{Attributes, JSON_CONTENT_TYPE, json_response};
-use crate::domain::ids::TrackingId;
+use super::respond::{json_bytes, json_response};
+use super::wire::Attributes;
 use crate::domain::job::{Job, Outcome};
 use crate::domain::timestamp::Timestamp;
 
@@ -31,6 +28,12 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) struct JobPath {
     customer_id: String,
     tracking_id: String,
+}
+
+impl CustomerSegment for JobPath {
+    fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
 }
 
 /// `BatchUploadDetails` on the wire.
@@ -104,60 +107,16 @@ impl<'a> BatchUploadDetails<'a> {
     }
 }
 
-/// Status documents of terminal jobs, rendered once: a terminal job never changes again, and
-/// clients poll the same finished job over and over.
-///
-/// Entries hold a `Weak` to the job they were rendered from, so a job removed by a reset (and
-/// any job that replaced it) is never answered from here.
-#[derive(Debug, Default)]
-pub struct RenderedJobs(Mutex<RenderCache>);
-
-#[derive(Debug, Default)]
-struct RenderCache {
-    entries: HashMap<TrackingId, (Weak<Job>, Bytes)>,
-    bytes: usize,
-}
-
-/// What the cache may hold before it starts over.
-const RENDER_CACHE_BYTES: usize = 64 << 20;
-
-impl RenderedJobs {
-    fn get(&self, job: &Arc<Job>) -> Option<Bytes> {
-        let cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (weak, bytes) = cache.entries.get(&job.id)?;
-        Weak::ptr_eq(weak, &Arc::downgrade(job)).then(|| bytes.clone())
-    }
-
-    fn put(&self, job: &Arc<Job>, bytes: Bytes) {
-        let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.bytes + bytes.len() > RENDER_CACHE_BYTES {
-            *cache = RenderCache::default();
-        }
-        cache.bytes += bytes.len();
-        cache.entries.insert(job.id, (Arc::downgrade(job), bytes));
-    }
-}
-
-fn json_bytes(bytes: Bytes) -> Response {
-    (
-        StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        )],
-        bytes,
-    )
-        .into_response()
-}
-
 /// `GET /v1/customers/{customer_id}/batchJobStatus/{tracking_id}`: a job's `BatchUploadDetails`.
 ///
 /// 200; 400 (bad customer id), 401, 404 (unknown tracking id, or another customer's).
-async fn get_batch_upload_status(tenant: Tenant, Path(path): Path<JobPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn get_batch_upload_status(
+    tenant: Tenant,
+    CustomerPath { customer, path }: CustomerPath<JobPath>,
+) -> Result<Response> {
     let job = tenant.store().job(customer, &path.tracking_id)?;
     if let Some(bytes) = tenant.state.rendered_jobs.get(&job) {
-        return Ok(json_bytes(bytes));
+        return Ok(json_bytes(StatusCode::OK, bytes));
     }
     let now = tenant.state.clock.now();
     let details = BatchUploadDetails::of(&job, now);
@@ -166,5 +125,5 @@ async fn get_batch_upload_status(tenant: Tenant, Path(path): Path<JobPath>) -> R
     }
     let bytes = Bytes::from(serde_json::to_vec(&details).map_err(|_| ApiError::internal())?);
     tenant.state.rendered_jobs.put(&job, bytes.clone());
-    Ok(json_bytes(bytes))
+    Ok(json_bytes(StatusCode::OK, bytes))
 }

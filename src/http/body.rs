@@ -173,11 +173,6 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::invalid_input("", &format!("the body is not valid JSON ({e}).")))
 }
 
-/// Content type, then size, then syntax.
-pub async fn read_json(headers: &HeaderMap, body: Body, limit: u64) -> Result<Value, ApiError> {
-    parse_json(&read_json_bytes(headers, body, limit).await?)
-}
-
 /// Content type, then size; the bytes of a JSON body, for decoders that parse it themselves.
 pub async fn read_json_bytes(
     headers: &HeaderMap,

@@ -3,19 +3,18 @@
 //! <https://learn.microsoft.com/partner-center/developer/upload-a-list-of-devices-to-create-a-new-batch-for-the-specified-customer>
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::AppState;
-use super::body::read_json_bytes;
 use super::decode;
 use super::error::Result;
-use super::extract::{Path, customer};
+use super::extract::{Customer, JsonBytes};
 use super::partner::Tenant;
-use super::wire::{Attributes, Collection, Link, accepted, json_response};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, Link, accepted};
 use crate::domain::ids::CustomerId;
 use crate::store::BatchView;
 
@@ -28,11 +27,6 @@ pub(crate) fn router() -> Router<AppState> {
         "/v1/customers/{customer_id}/deviceBatches",
         get(list_device_batches).post(create_device_batch),
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CustomerPath {
-    pub customer_id: String,
 }
 
 /// `DeviceBatch` on the wire.
@@ -68,8 +62,7 @@ impl DeviceBatchJson {
 /// `GET /v1/customers/{customer_id}/deviceBatches`: the customer's batches in creation order.
 ///
 /// 200 `ResourceCollection<DeviceBatch>`; 400 (bad customer id), 401.
-async fn list_device_batches(tenant: Tenant, Path(path): Path<CustomerPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn list_device_batches(tenant: Tenant, Customer(customer): Customer) -> Result<Response> {
     let batches = tenant
         .store()
         .list_batches(customer, tenant.state.clock.now());
@@ -86,12 +79,9 @@ async fn list_device_batches(tenant: Tenant, Path(path): Path<CustomerPath>) -> 
 /// 413, 415.
 async fn create_device_batch(
     tenant: Tenant,
-    Path(path): Path<CustomerPath>,
-    headers: HeaderMap,
-    body: Body,
+    Customer(customer): Customer,
+    JsonBytes(bytes): JsonBytes,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let bytes = read_json_bytes(&headers, body, tenant.state.config.max_body).await?;
     let (batch, devices) = decode::device_batch_creation_request_bytes(&bytes)?;
     let tracking =
         tenant

@@ -6,24 +6,20 @@
 //! <https://learn.microsoft.com/partner-center/developer/delete-a-device-for-the-specified-customer>
 
 use axum::Router;
-use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, patch, put};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::body::{read_json, read_json_bytes};
 use super::decode;
-use super::device_batches::CustomerPath;
 use super::error::{ApiError, Result};
-use super::extract::{Path, customer};
+use super::extract::{Customer, CustomerPath, CustomerSegment, JsonBody, JsonBytes};
 use super::headers::MS_CONTINUATION_TOKEN;
 use super::paging;
 use super::partner::Tenant;
-use super::wire::{
-    Attributes, Collection, KeyValue, Link, Links, accepted, json_response, no_content,
-};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, KeyValue, Link, Links, accepted, no_content};
 use crate::domain::Error;
 use crate::store::DeviceView;
 
@@ -52,11 +48,23 @@ pub(crate) struct BatchPath {
     batch_id: String,
 }
 
+impl CustomerSegment for BatchPath {
+    fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct DevicePath {
     customer_id: String,
     batch_id: String,
     device_id: String,
+}
+
+impl CustomerSegment for DevicePath {
+    fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
 }
 
 /// `Device` on the wire: never the hardware hash, which the service does not return.
@@ -104,10 +112,9 @@ impl From<DeviceView> for DeviceJson {
 /// else `"links": {}`; 400 (bad customer id, bad or stale token), 401, 404 (unknown batch).
 async fn list_devices(
     tenant: Tenant,
-    Path(path): Path<BatchPath>,
+    CustomerPath { customer, path }: CustomerPath<BatchPath>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
     let raw_token = headers.get(MS_CONTINUATION_TOKEN).map(|v| v.as_bytes());
     let cursor = paging::cursor_from_header(raw_token, customer, &path.batch_id)?;
     let page = tenant.store().list_devices(
@@ -144,12 +151,9 @@ async fn list_devices(
 /// 202 + `Location` of the upload job; 400, 401, 404 (unknown batch), 413, 415.
 async fn add_devices_to_batch(
     tenant: Tenant,
-    Path(path): Path<BatchPath>,
-    headers: HeaderMap,
-    body: Body,
+    CustomerPath { customer, path }: CustomerPath<BatchPath>,
+    JsonBytes(bytes): JsonBytes,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let bytes = read_json_bytes(&headers, body, tenant.state.config.max_body).await?;
     let devices = decode::devices_to_add_bytes(&bytes)?;
     let tracking =
         tenant
@@ -165,12 +169,9 @@ async fn add_devices_to_batch(
 /// device), 413, 415.
 async fn update_device(
     tenant: Tenant,
-    Path(path): Path<DevicePath>,
-    headers: HeaderMap,
-    body: Body,
+    CustomerPath { customer, path }: CustomerPath<DevicePath>,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let policy = decode::device_update(&json)?;
     let now = tenant.state.clock.now();
     let device = tenant
@@ -190,8 +191,10 @@ async fn update_device(
 /// a device (it can then be uploaded again).
 ///
 /// 204; 400 (bad customer id), 401, 404 (unknown batch or device).
-async fn delete_device(tenant: Tenant, Path(path): Path<DevicePath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn delete_device(
+    tenant: Tenant,
+    CustomerPath { customer, path }: CustomerPath<DevicePath>,
+) -> Result<Response> {
     tenant.store().delete_device(
         customer,
         &path.batch_id,
@@ -208,12 +211,9 @@ async fn delete_device(tenant: Tenant, Path(path): Path<DevicePath>) -> Result<R
 /// the job. 400, 401, 413, 415.
 async fn update_devices_with_policies(
     tenant: Tenant,
-    Path(path): Path<CustomerPath>,
-    headers: HeaderMap,
-    body: Body,
+    Customer(customer): Customer,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let updates = decode::device_policy_update_request(&json)?;
     let tracking =
         tenant

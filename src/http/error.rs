@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::wire::json_response;
+use super::respond::{INTERNAL_DESCRIPTION, json_response};
 use crate::domain;
 
 /// Partner Center error codes the emulator answers with (the README's error table).
@@ -171,7 +171,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             code::UNEXPECTED,
-            "Unexpected service error. This is an emulator bug: please report it with the request.",
+            INTERNAL_DESCRIPTION,
         )
     }
 }
@@ -196,6 +196,13 @@ impl From<domain::Error> for ApiError {
                 "is not valid for this batch: it is malformed, belongs to another batch, or predates a reset. Request the first page again without it.",
             ),
         }
+    }
+}
+
+/// A JSON value refused where it was read (a control-plane body, a seed document).
+impl From<crate::json::Invalid> for ApiError {
+    fn from(e: crate::json::Invalid) -> Self {
+        Self::invalid_input(&e.path, &e.problem)
     }
 }
 

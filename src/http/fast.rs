@@ -13,9 +13,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::domain::device::{
-    DeviceSubmission, HardwareHash, MAX_FIELD_CHARS, devices_without_identifiers,
-};
+use crate::domain::device::{DeviceSubmission, HardwareHash, RawDevice};
 use crate::domain::ids::BatchId;
 
 /// A JSON string, borrowed from the input when it has no escapes.
@@ -66,9 +64,33 @@ fn members<'de, A: MapAccess<'de>, const N: usize>(
     Ok(())
 }
 
-/// The identifier fields of one `Device`, in the order of [`DEVICE_FIELDS`].
-struct Device<'a>([Option<Text<'a>>; 5]);
+/// The identifier fields of one `Device`, borrowed.
+#[derive(Default)]
+struct Device<'a> {
+    hardware_hash: Option<Text<'a>>,
+    product_key: Option<Text<'a>>,
+    serial_number: Option<Text<'a>>,
+    oem_manufacturer_name: Option<Text<'a>>,
+    model_name: Option<Text<'a>>,
+}
 
+fn text<'a>(t: &'a Option<Text<'_>>) -> Option<&'a str> {
+    t.as_ref().map(|t| t.0.as_ref())
+}
+
+impl Device<'_> {
+    fn raw(&self) -> RawDevice<'_> {
+        RawDevice {
+            hardware_hash: text(&self.hardware_hash).and_then(HardwareHash::parse),
+            product_key: text(&self.product_key),
+            serial_number: text(&self.serial_number),
+            oem_manufacturer_name: text(&self.oem_manufacturer_name),
+            model_name: text(&self.model_name),
+        }
+    }
+}
+
+/// The wire names [`Device`]'s members are read from, in the order its decoder numbers them.
 const DEVICE_FIELDS: [&str; 5] = [
     "hardwareHash",
     "productKey",
@@ -86,12 +108,19 @@ impl<'de> Deserialize<'de> for Device<'de> {
                 f.write_str("a Device object")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Device<'de>, A::Error> {
-                let mut fields: [Option<Text<'de>>; 5] = Default::default();
+                let mut device = Device::default();
                 members(map, DEVICE_FIELDS, |i, map| {
-                    fields[i] = map.next_value::<Option<Text<'de>>>()?;
+                    let field = match i {
+                        0 => &mut device.hardware_hash,
+                        1 => &mut device.product_key,
+                        2 => &mut device.serial_number,
+                        3 => &mut device.oem_manufacturer_name,
+                        _ => &mut device.model_name,
+                    };
+                    *field = map.next_value::<Option<Text<'de>>>()?;
                     Ok(())
                 })?;
-                Ok(Device(fields))
+                Ok(device)
             }
         }
         deserializer.deserialize_map(V)
@@ -136,39 +165,15 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-/// A present (non-blank) field within the length limit; `Err` when over it.
-fn field(text: Option<&Text<'_>>) -> Result<Option<String>, ()> {
-    match text.map(|t| t.0.as_ref()).filter(|t| !t.trim().is_empty()) {
-        None => Ok(None),
-        Some(t) if t.chars().count() > MAX_FIELD_CHARS => Err(()),
-        Some(t) => Ok(Some(t.to_owned())),
-    }
-}
-
-/// A non-empty list of devices that all carry accepted identifiers, or `None`.
+/// A non-empty list of valid devices, or `None`. The rules are [`DeviceSubmission::parse`]'s.
 fn submissions(devices: Vec<Device<'_>>) -> Option<Vec<DeviceSubmission>> {
     if devices.is_empty() {
         return None;
     }
-    let list = devices
-        .into_iter()
-        .map(|Device(f)| {
-            Some(DeviceSubmission {
-                hardware_hash: f[0]
-                    .as_ref()
-                    .map(|t| t.0.as_ref())
-                    .filter(|h| !h.trim().is_empty())
-                    .map(HardwareHash::of),
-                product_key: field(f[1].as_ref()).ok()?,
-                serial_number: field(f[2].as_ref()).ok()?,
-                oem_manufacturer_name: field(f[3].as_ref()).ok()?,
-                model_name: field(f[4].as_ref()).ok()?,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    devices_without_identifiers(&list)
-        .is_empty()
-        .then_some(list)
+    devices
+        .iter()
+        .map(|d| DeviceSubmission::parse(d.raw()).ok())
+        .collect()
 }
 
 /// The body of `POST …/deviceBatches/{id}/devices`, when it is valid.
@@ -187,6 +192,7 @@ pub fn device_batch_creation_request(bytes: &[u8]) -> Option<(BatchId, Vec<Devic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::device::MAX_FIELD_CHARS;
     use crate::http::body::parse_json;
     use crate::http::decode;
 
@@ -253,8 +259,11 @@ mod tests {
     fn escaped_strings_are_decoded_not_borrowed() {
         let body = r#"[{"productKey": "A\u0042C", "hardware\u0048ash": "AA\/EC"}]"#;
         let fast = devices_to_add(body.as_bytes()).unwrap();
-        assert_eq!(fast[0].product_key.as_deref(), Some("ABC"));
-        assert_eq!(fast[0].hardware_hash, Some(HardwareHash::of("AA/EC")));
+        assert_eq!(fast[0].text().product_key(), Some("ABC"));
+        assert_eq!(
+            fast[0].hardware_hash(),
+            HardwareHash::parse("AA/EC").as_ref()
+        );
         agree(body);
     }
 }

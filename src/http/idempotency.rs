@@ -14,7 +14,8 @@ use super::body::read_limited;
 use super::error::{ApiError, code};
 use super::headers::MS_REQUEST_ID;
 use super::partner::Partner;
-use crate::store::{Claim, RecordedAnswer};
+use crate::domain::ids::CustomerId;
+use crate::store::{Claim, IdempotencyKey, RecordedAnswer};
 
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
 const REPLAYED: [&str; 2] = ["location", "content-type"];
@@ -38,12 +39,11 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         Err(e) => return e.into_response(),
     };
     // Batch ids and fixed segments are case-insensitive, so the key is too.
-    let key = format!(
-        "{} {} {}",
-        parts.method,
-        parts.uri.path().to_lowercase(),
-        request_id
-    );
+    let path = parts.uri.path().to_lowercase();
+    let key = IdempotencyKey {
+        customer: customer_of(&path),
+        request: format!("{} {path} {request_id}", parts.method),
+    };
     // Each partner tenant has its own records: the same MS-RequestId never replays across them.
     let partner = Partner::of(&parts.extensions).map(|t| state.store.partner(t));
     let idempotency = &partner.as_deref().unwrap_or(&state.store).idempotency;
@@ -91,6 +91,14 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
             Response::from_parts(parts, Body::from(body))
         }
     }
+}
+
+/// The customer a Partner Center path names (`/v1/customers/{id}/…`), so that resetting the
+/// customer forgets its writes.
+fn customer_of(path: &str) -> Option<CustomerId> {
+    let rest = path.strip_prefix("/v1/customers/")?;
+    let (id, _) = rest.split_once('/')?;
+    CustomerId::parse(id)
 }
 
 fn replay(answer: RecordedAnswer) -> Response {

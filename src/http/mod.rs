@@ -7,28 +7,29 @@ mod body;
 mod decode;
 mod device_batches;
 mod devices;
-pub mod emulator;
-pub mod error;
+pub(crate) mod emulator;
+pub(crate) mod error;
 mod extract;
 pub(crate) mod fast;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod headers;
+// Entry points for the fuzz targets and property tests only: not in a release build.
+#[cfg(any(test, fuzzing))]
+pub(crate) mod fuzzing;
+pub(crate) mod headers;
 mod idempotency;
-pub mod identity;
+pub(crate) mod identity;
 mod intercept;
 mod log;
-pub mod normalize;
+pub(crate) mod normalize;
 pub mod openapi;
 mod paging;
 pub mod partner;
 mod policies;
+mod respond;
 mod server;
-pub mod transport;
+pub(crate) mod transport;
 mod wire;
 
 use std::any::Any;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -41,85 +42,11 @@ use tower::ServiceExt;
 use tower::util::MapRequest;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::domain::job::Timings;
-use crate::store::{ClockDoc, Document, Store, StoreOptions};
 use error::{ApiError, code};
 
+pub(crate) use crate::app::AppState;
 pub use server::{serve, serve_tls};
 
-/// Everything a handler can reach, behind one `Arc`: each middleware layer clones the state for
-/// every request, and one reference count is cheaper to share between cores than four.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
-
-/// The shared parts of [`AppState`].
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    /// The emulator clock: the only source of "now" for jobs and timestamps.
-    pub clock: Clock,
-    pub store: Store,
-    /// Status documents of terminal jobs, rendered once.
-    pub rendered_jobs: batch_status::RenderedJobs,
-    /// The local CA certificate (PEM) behind the HTTPS listener, once start-up has made or read
-    /// it; unset without TLS or with a certificate the user brought.
-    pub ca_pem: std::sync::OnceLock<String>,
-    /// The mock Entra ID's token-signing key (made or read on first need).
-    pub keys: crate::identity::keys::KeyStore,
-    /// The dashboard summary's last `ETag` and what it was computed from.
-    pub dashboard: emulator::dashboard::SummaryCache,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(config: Config, clock: Clock) -> Self {
-        let store = Store::new(StoreOptions {
-            timings: Timings {
-                queued_for: config.queued_for,
-                processing_for: config.processing_for,
-            },
-            strict_hardware_hash: config.strict_hardware_hash,
-            journal_size: config.journal_size,
-            fault_seed: config.fault_seed,
-        });
-        let keys = crate::identity::keys::KeyStore::new(config.tls_dir.clone());
-        Self(Arc::new(Shared {
-            config,
-            clock,
-            store,
-            rendered_jobs: batch_status::RenderedJobs::default(),
-            ca_pem: std::sync::OnceLock::new(),
-            keys,
-            dashboard: emulator::dashboard::SummaryCache::default(),
-        }))
-    }
-}
-
-impl AppState {
-    /// The whole state as a document, with the clock, for `GET /_emulator/state` and the
-    /// state file.
-    pub fn export(&self) -> Document {
-        let clock = ClockDoc {
-            now: self.clock.now().rfc3339(),
-            mode: if self.clock.is_manual() {
-                "manual"
-            } else {
-                "system"
-            }
-            .to_owned(),
-        };
-        self.store.export(Some(clock))
-    }
-}
 /// Every route [`router`] serves, as `(method, path template)` in the OpenAPI document's spelling
 /// (`HEAD` is implied by `GET`). The contract test (`tests/api/contract.rs`) checks this list
 /// against the document and probes each entry over HTTP, so a route must be listed here when it

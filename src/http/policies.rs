@@ -3,20 +3,18 @@
 //! <https://learn.microsoft.com/partner-center/developer/get-a-list-of-a-customer-s-policies>
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::body::read_json;
 use super::decode;
-use super::device_batches::CustomerPath;
 use super::error::Result;
-use super::extract::{Path, customer};
+use super::extract::{Customer, CustomerPath, CustomerSegment, JsonBody};
 use super::partner::Tenant;
-use super::wire::{Attributes, Collection, json_response, no_content};
+use super::respond::json_response;
+use super::wire::{Attributes, Collection, no_content};
 use crate::store::PolicyView;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -35,6 +33,12 @@ pub(crate) fn router() -> Router<AppState> {
 pub(crate) struct PolicyPath {
     customer_id: String,
     policy_id: String,
+}
+
+impl CustomerSegment for PolicyPath {
+    fn customer_id(&self) -> &str {
+        &self.customer_id
+    }
 }
 
 /// `ConfigurationPolicy` on the wire.
@@ -75,8 +79,7 @@ impl From<PolicyView> for PolicyJson {
 /// `GET /v1/customers/{customer_id}/policies`: the customer's policies in creation order.
 ///
 /// 200 `ResourceCollection<ConfigurationPolicy>`; 400 (bad customer id), 401.
-async fn list_policies(tenant: Tenant, Path(path): Path<CustomerPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn list_policies(tenant: Tenant, Customer(customer): Customer) -> Result<Response> {
     let items = tenant
         .store()
         .list_policies(customer, tenant.state.clock.now());
@@ -90,12 +93,9 @@ async fn list_policies(tenant: Tenant, Path(path): Path<CustomerPath>) -> Result
 /// setting), 401, 413, 415.
 async fn create_policy(
     tenant: Tenant,
-    Path(path): Path<CustomerPath>,
-    headers: HeaderMap,
-    body: Body,
+    Customer(customer): Customer,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let (category, fields) = decode::configuration_policy(&json, true)?;
     let created =
         tenant
@@ -107,8 +107,10 @@ async fn create_policy(
 /// `GET /v1/customers/{customer_id}/policies/{policy_id}`: one policy.
 ///
 /// 200; 400 (bad customer id), 401, 404 (unknown policy).
-async fn get_policy(tenant: Tenant, Path(path): Path<PolicyPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn get_policy(
+    tenant: Tenant,
+    CustomerPath { customer, path }: CustomerPath<PolicyPath>,
+) -> Result<Response> {
     let policy = tenant
         .store()
         .get_policy(customer, &path.policy_id, tenant.state.clock.now())?;
@@ -121,12 +123,9 @@ async fn get_policy(tenant: Tenant, Path(path): Path<PolicyPath>) -> Result<Resp
 /// 200 with the updated policy; 400, 401, 404 (unknown policy), 413, 415.
 async fn update_policy(
     tenant: Tenant,
-    Path(path): Path<PolicyPath>,
-    headers: HeaderMap,
-    body: Body,
+    CustomerPath { customer, path }: CustomerPath<PolicyPath>,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
-    let json = read_json(&headers, body, tenant.state.config.max_body).await?;
     let (_, fields) = decode::configuration_policy(&json, false)?;
     let updated = tenant.store().update_policy(
         customer,
@@ -141,8 +140,10 @@ async fn update_policy(
 /// it lose the assignment.
 ///
 /// 204; 400 (bad customer id), 401, 404 (unknown policy).
-async fn delete_policy(tenant: Tenant, Path(path): Path<PolicyPath>) -> Result<Response> {
-    let customer = customer(&path.customer_id)?;
+async fn delete_policy(
+    tenant: Tenant,
+    CustomerPath { customer, path }: CustomerPath<PolicyPath>,
+) -> Result<Response> {
     tenant
         .store()
         .delete_policy(customer, &path.policy_id, tenant.state.clock.now())?;

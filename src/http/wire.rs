@@ -1,13 +1,12 @@
-//! Response helpers shared by every resource: JSON with the service's content type, 202 answers
+//! Wire shapes shared by every resource: 202 answers, collections, links
 //! and the `attributes` object every resource carries.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::error::ApiError;
 use crate::domain::ids::{CustomerId, TrackingId};
-
-pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// `{"objectType": "..."}`, serialized last in every resource as the service does.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -19,30 +18,6 @@ pub struct Attributes {
 impl Attributes {
     pub const fn of(object_type: &'static str) -> Self {
         Self { object_type }
-    }
-}
-
-/// A compact JSON body with `Content-Type: application/json; charset=utf-8` and no BOM.
-pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(bytes) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(JSON_CONTENT_TYPE),
-            )],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!("response serialization failed: {e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))],
-                r#"{"code":800003,"description":"Unexpected service error.","data":[],"source":"PartnerFD"}"#,
-            )
-                .into_response()
-        }
     }
 }
 
@@ -58,7 +33,7 @@ pub fn accepted(customer: CustomerId, tracking: TrackingId) -> Response {
     match HeaderValue::try_from(location) {
         Ok(location) => (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response(),
         // A GUID-only location is always a valid header value.
-        Err(_) => super::error::ApiError::internal().into_response(),
+        Err(_) => ApiError::internal().into_response(),
     }
 }
 

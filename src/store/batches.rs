@@ -1,4 +1,7 @@
 //! Batches and their devices: uploads, listings with paging, device update and deletion.
+//!
+//! Size: ~320 lines of code, the rest tests; one file because upload, paging and deletion share
+//! the slab and index invariants of [`super::Customer`].
 
 use std::sync::Arc;
 
@@ -134,7 +137,7 @@ impl Store {
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
-                        hashed: device.hardware_hash.is_some(),
+                        hashed: device.hardware_hash().is_some(),
                         text: text.clone(),
                         batch,
                         group,

@@ -4,10 +4,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
+use crate::domain::ids::CustomerId;
+
 /// How many write answers are remembered; the oldest is forgotten first.
 // EMULATOR: Partner Center documents no retention; 10,000 answers covers any retry window while
 // bounding memory (each entry holds at most a small response body).
 pub const CAPACITY: usize = 10_000;
+
+/// What a write is remembered by: the customer it touched, so that resetting the customer
+/// forgets it, and the request itself (method, case-folded path and `MS-RequestId`), which the
+/// HTTP layer spells and the store only compares.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    pub customer: Option<CustomerId>,
+    pub request: String,
+}
 
 /// The parts of an answer that a replay must reproduce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +54,9 @@ enum Slot {
 
 #[derive(Debug, Default)]
 struct Inner {
-    slots: HashMap<String, (u64, Slot)>,
+    slots: HashMap<IdempotencyKey, (u64, Slot)>,
     /// Insertion order with the generation each key had, for eviction.
-    order: VecDeque<(String, u64)>,
+    order: VecDeque<(IdempotencyKey, u64)>,
     generation: u64,
 }
 
@@ -54,7 +65,7 @@ pub struct IdempotencyCache(Mutex<Inner>);
 
 impl IdempotencyCache {
     /// Claims `key` for a request whose body has `fingerprint`.
-    pub fn claim(&self, key: &str, fingerprint: u128) -> Claim {
+    pub fn claim(&self, key: &IdempotencyKey, fingerprint: u128) -> Claim {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match inner.slots.get(key) {
             Some((
@@ -71,8 +82,8 @@ impl IdempotencyCache {
                 let generation = inner.generation;
                 inner
                     .slots
-                    .insert(key.to_owned(), (generation, Slot::InFlight { fingerprint }));
-                inner.order.push_back((key.to_owned(), generation));
+                    .insert(key.clone(), (generation, Slot::InFlight { fingerprint }));
+                inner.order.push_back((key.clone(), generation));
                 // Released keys leave stale entries in `order`; bound those too.
                 while inner.slots.len() > CAPACITY || inner.order.len() > 2 * CAPACITY {
                     let Some((old, old_gen)) = inner.order.pop_front() else {
@@ -88,7 +99,7 @@ impl IdempotencyCache {
     }
 
     /// Records the answer of a claimed request that succeeded.
-    pub fn complete(&self, key: &str, answer: RecordedAnswer) {
+    pub fn complete(&self, key: &IdempotencyKey, answer: RecordedAnswer) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, slot)) = inner.slots.get_mut(key)
             && let Slot::InFlight { fingerprint } = *slot
@@ -101,7 +112,7 @@ impl IdempotencyCache {
     }
 
     /// Forgets a claimed request that failed, so that the client may retry it.
-    pub fn release(&self, key: &str) {
+    pub fn release(&self, key: &IdempotencyKey) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(inner.slots.get(key), Some((_, Slot::InFlight { .. }))) {
             inner.slots.remove(key);
@@ -112,17 +123,23 @@ impl IdempotencyCache {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Inner::default();
     }
 
-    /// Forgets every record whose key contains `fragment` (a customer's path prefix).
-    pub fn forget_matching(&self, fragment: &str) {
-        let fragment = fragment.to_lowercase();
+    /// Forgets every record of writes to `customer`.
+    pub fn forget_customer(&self, customer: CustomerId) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.slots.retain(|key, _| !key.contains(&fragment));
+        inner.slots.retain(|key, _| key.customer != Some(customer));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(request: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            customer: None,
+            request: request.to_owned(),
+        }
+    }
 
     fn answer() -> RecordedAnswer {
         RecordedAnswer {
@@ -135,20 +152,20 @@ mod tests {
     #[test]
     fn replays_the_same_body_and_rejects_a_different_one() {
         let cache = IdempotencyCache::default();
-        assert_eq!(cache.claim("k", 1), Claim::Proceed);
-        assert_eq!(cache.claim("k", 1), Claim::InFlight);
-        assert_eq!(cache.claim("k", 2), Claim::Mismatch);
-        cache.complete("k", answer());
-        assert_eq!(cache.claim("k", 1), Claim::Replay(answer()));
-        assert_eq!(cache.claim("k", 2), Claim::Mismatch);
+        assert_eq!(cache.claim(&key("k"), 1), Claim::Proceed);
+        assert_eq!(cache.claim(&key("k"), 1), Claim::InFlight);
+        assert_eq!(cache.claim(&key("k"), 2), Claim::Mismatch);
+        cache.complete(&key("k"), answer());
+        assert_eq!(cache.claim(&key("k"), 1), Claim::Replay(answer()));
+        assert_eq!(cache.claim(&key("k"), 2), Claim::Mismatch);
     }
 
     #[test]
     fn a_released_key_can_be_used_again() {
         let cache = IdempotencyCache::default();
-        assert_eq!(cache.claim("k", 1), Claim::Proceed);
-        cache.release("k");
-        assert_eq!(cache.claim("k", 2), Claim::Proceed);
+        assert_eq!(cache.claim(&key("k"), 1), Claim::Proceed);
+        cache.release(&key("k"));
+        assert_eq!(cache.claim(&key("k"), 2), Claim::Proceed);
     }
 
     fn len(cache: &IdempotencyCache) -> usize {
@@ -164,14 +181,38 @@ mod tests {
     fn memory_is_bounded_and_the_oldest_goes_first() {
         let cache = IdempotencyCache::default();
         for i in 0..CAPACITY + 10 {
-            let key = i.to_string();
+            let key = key(&i.to_string());
             assert_eq!(cache.claim(&key, 1), Claim::Proceed);
             cache.complete(&key, answer());
         }
         assert_eq!(len(&cache), CAPACITY);
-        assert_eq!(cache.claim("0", 1), Claim::Proceed);
+        assert_eq!(cache.claim(&key("0"), 1), Claim::Proceed);
         assert_eq!(
-            cache.claim(&(CAPACITY + 9).to_string(), 1),
+            cache.claim(&key(&(CAPACITY + 9).to_string()), 1),
+            Claim::Replay(answer())
+        );
+    }
+
+    #[test]
+    fn forgetting_a_customer_forgets_only_its_writes() {
+        let cache = IdempotencyCache::default();
+        let (a, b) = (
+            CustomerId::from(uuid::Uuid::from_u128(1)),
+            CustomerId::from(uuid::Uuid::from_u128(2)),
+        );
+        let of = |customer| IdempotencyKey {
+            customer: Some(customer),
+            request: "POST /v1/customers/x/devicebatches r1".into(),
+        };
+        for k in [of(a), of(b), key("POST /_emulator/faults r1")] {
+            assert_eq!(cache.claim(&k, 1), Claim::Proceed);
+            cache.complete(&k, answer());
+        }
+        cache.forget_customer(a);
+        assert_eq!(cache.claim(&of(a), 1), Claim::Proceed);
+        assert_eq!(cache.claim(&of(b), 1), Claim::Replay(answer()));
+        assert_eq!(
+            cache.claim(&key("POST /_emulator/faults r1"), 1),
             Claim::Replay(answer())
         );
     }

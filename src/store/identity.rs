@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Store;
-use super::snapshot::SeedError;
+use super::document::SeedError;
 use crate::domain::timestamp::Timestamp;
 use crate::identity::directory::{App, Directory, Tenant, User};
 

@@ -210,18 +210,13 @@ mod tests {
     fn idempotency_records_do_not_cross_partners() {
         let root = store();
         let (a, b) = (root.partner(tenant(1)), root.partner(tenant(2)));
-        assert!(matches!(
-            a.idempotency.claim("POST /x r1", 1),
-            Claim::Proceed
-        ));
-        assert!(matches!(
-            b.idempotency.claim("POST /x r1", 2),
-            Claim::Proceed
-        ));
-        assert!(matches!(
-            root.idempotency.claim("POST /x r1", 3),
-            Claim::Proceed
-        ));
+        let key = crate::store::IdempotencyKey {
+            customer: None,
+            request: "POST /x r1".into(),
+        };
+        assert!(matches!(a.idempotency.claim(&key, 1), Claim::Proceed));
+        assert!(matches!(b.idempotency.claim(&key, 2), Claim::Proceed));
+        assert!(matches!(root.idempotency.claim(&key, 3), Claim::Proceed));
     }
 
     #[test]

@@ -42,7 +42,7 @@ async fn create_with(app: &TestApp, token: &str, batch: &str) -> Response {
 async fn assert_refused(response: Response, why: &str) {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(
         body,
         envelope(
@@ -203,7 +203,7 @@ async fn generatetoken_exchanges_an_entra_token_for_a_partner_center_token() {
         .send_checked()
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     let token = body["access_token"].as_str().unwrap();
     assert_eq!(
         body,
@@ -265,7 +265,7 @@ async fn v3_generatetoken_takes_partner_center_tokens_only_and_json_bodies() {
     let user = user_token(&app, PC_DEFAULT).await;
     let response = exchange("/v3/generatetoken", user).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(
         create_with(&app, body["access_token"].as_str().unwrap(), "V3")
             .await
@@ -294,7 +294,7 @@ async fn v3_generatetoken_takes_partner_center_tokens_only_and_json_bodies() {
     )
     .await;
     let response = exchange("/generatetoken", aad_graph).await;
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     let (_, claims) = decode(body["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], "https://api.partnercenter.microsoft.com");
     assert_eq!(

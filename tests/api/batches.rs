@@ -32,7 +32,7 @@ async fn batches_are_listed_at_once_and_counted_when_their_devices_register() {
         json!({"totalCount": 2, "items": [batch_json(CUSTOMER, "Test batch", 0), batch_json(CUSTOMER, "Second", 0)],
                "attributes": {"objectType": "Collection"}})
     );
-    app.advance(3);
+    app.finish_jobs();
     // The second batch's only device was an 806: registered devices only are counted.
     assert_eq!(
         app.get_json(&path).await,

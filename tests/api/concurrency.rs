@@ -37,7 +37,7 @@ async fn simultaneous_uploads_into_one_batch_lose_no_device() {
     let distinct: std::collections::HashSet<_> = locations.iter().collect();
     assert_eq!(distinct.len(), uploads);
 
-    app.advance(3);
+    app.finish_jobs();
     for location in &locations {
         let job = app.job(location).await;
         let devices = job["devicesStatus"].as_array().unwrap();

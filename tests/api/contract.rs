@@ -125,7 +125,7 @@ async fn reaches_a_handler(app: &TestApp, method: &str, path: &str) -> bool {
         .send_checked()
         .await;
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body: Value = response.json().unwrap_or(Value::Null);
     let route_fallback = status == StatusCode::NOT_FOUND
         && body["description"]
             .as_str()
@@ -188,7 +188,7 @@ async fn the_document_is_served_as_yaml_and_as_the_same_json() {
         response.headers().get("content-type").unwrap(),
         "application/yaml"
     );
-    assert_eq!(response.text().await.unwrap(), openapi::YAML);
+    assert_eq!(response.text().unwrap(), openapi::YAML);
 
     let response = app
         .client
@@ -196,7 +196,7 @@ async fn the_document_is_served_as_yaml_and_as_the_same_json() {
         .send_checked()
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let served: Value = response.json().await.unwrap();
+    let served: Value = response.json().unwrap();
     let from_yaml: Value = serde_yaml_ng::from_str(openapi::YAML).unwrap();
     assert_eq!(served, from_yaml, "the JSON is the YAML, converted");
     assert_eq!(served["openapi"], "3.1.0");

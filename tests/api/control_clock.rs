@@ -12,7 +12,7 @@ async fn a_job_held_queued_by_the_manual_clock_finishes_after_an_advance() {
     let clock = app.control(Method::GET, "/_emulator/clock", None).await;
     assert_eq!(clock.status(), StatusCode::OK);
     assert_eq!(
-        clock.json::<serde_json::Value>().await.unwrap(),
+        clock.json::<serde_json::Value>().unwrap(),
         json!({"now": "2026-11-21T10:00:00Z", "mode": "manual"})
     );
 
@@ -26,7 +26,7 @@ async fn a_job_held_queued_by_the_manual_clock_finishes_after_an_advance() {
         )
         .await;
     assert_eq!(
-        advanced.json::<serde_json::Value>().await.unwrap(),
+        advanced.json::<serde_json::Value>().unwrap(),
         json!({"now": "2026-11-21T10:00:02.5Z", "mode": "manual"})
     );
     assert_eq!(app.job(&location).await["status"], "processing");
@@ -38,7 +38,7 @@ async fn a_job_held_queued_by_the_manual_clock_finishes_after_an_advance() {
         )
         .await;
     assert_eq!(
-        set.json::<serde_json::Value>().await.unwrap(),
+        set.json::<serde_json::Value>().unwrap(),
         json!({"now": "2026-11-21T11:00:00Z", "mode": "manual"})
     );
     let job = app.job(&location).await;
@@ -108,10 +108,7 @@ async fn the_clock_refuses_to_go_backwards_or_move_when_it_follows_the_system() 
     )
     .await;
     let mode = system.control(Method::GET, "/_emulator/clock", None).await;
-    assert_eq!(
-        mode.json::<serde_json::Value>().await.unwrap()["mode"],
-        "system"
-    );
+    assert_eq!(mode.json::<serde_json::Value>().unwrap()["mode"], "system");
 }
 
 #[tokio::test]
@@ -139,13 +136,13 @@ async fn a_full_reset_clears_everything() {
     );
     let faults = app.control(Method::GET, "/_emulator/faults", None).await;
     assert_eq!(
-        faults.json::<serde_json::Value>().await.unwrap(),
+        faults.json::<serde_json::Value>().unwrap(),
         json!({"faults": []})
     );
     let journal = app.control(Method::GET, "/_emulator/requests", None).await;
     // Only the two listings made after the reset.
     assert_eq!(
-        journal.json::<serde_json::Value>().await.unwrap()["requests"]
+        journal.json::<serde_json::Value>().unwrap()["requests"]
             .as_array()
             .unwrap()
             .len(),
@@ -153,7 +150,7 @@ async fn a_full_reset_clears_everything() {
     );
     // The device is free again.
     let location = app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["status"],
         "finished"
@@ -191,7 +188,7 @@ async fn a_customer_reset_leaves_other_customers_intact() {
             .await["totalCount"],
         1
     );
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(app.job(&theirs).await["status"], "finished");
     let bad = app
         .control(Method::POST, "/_emulator/reset?customer=contoso", None)
@@ -235,7 +232,7 @@ async fn an_advance_of_more_than_1000_years_is_400() {
 async fn a_finished_job_polled_before_a_reset_is_not_found_after_it() {
     let app = spawn_app().await;
     let location = app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
-    app.advance(3);
+    app.finish_jobs();
     let first = app.job(&location).await;
     assert_eq!(
         app.job(&location).await,

@@ -11,7 +11,7 @@ async fn add_rule(app: &TestApp, rule: Value) -> Value {
         .control(Method::POST, "/_emulator/faults", Some(&rule))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    response.json().await.unwrap()
+    response.json().unwrap()
 }
 
 #[tokio::test]
@@ -38,7 +38,7 @@ async fn a_times_2_throttle_fires_exactly_twice_then_service_is_normal() {
         );
         assert!(response.headers().get("ms-requestid").is_some());
         assert_eq!(
-            response.json::<Value>().await.unwrap(),
+            response.json::<Value>().unwrap(),
             json!({"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."})
         );
     }
@@ -47,7 +47,6 @@ async fn a_times_2_throttle_fires_exactly_twice_then_service_is_normal() {
         .control(Method::GET, "/_emulator/faults", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(listed["faults"][0]["fired"], 2);
 }
@@ -87,7 +86,7 @@ async fn a_fault_answered_upload_creates_nothing() {
     );
     // The retry goes through and the device is new.
     let location = app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["status"],
         "finished"
@@ -141,7 +140,6 @@ async fn a_drop_rule_closes_the_connection_without_an_answer() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert!(journal["requests"][0].get("status").is_none(), "{journal}");
     assert!(journal["requests"][0]["faultId"].is_string());
@@ -246,7 +244,6 @@ async fn the_journal_records_requests_and_filters_them() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(
         all["requests"][0],
@@ -271,7 +268,6 @@ async fn the_journal_records_requests_and_filters_them() {
             .control(Method::GET, &format!("/_emulator/requests?{query}"), None)
             .await
             .json::<Value>()
-            .await
             .unwrap();
         let got: Vec<String> = got["requests"]
             .as_array()
@@ -299,7 +295,6 @@ async fn the_journal_records_requests_and_filters_them() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(empty, json!({"requests": []}));
 }
@@ -322,7 +317,6 @@ async fn the_journal_is_bounded_and_truncates_large_bodies() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     let methods: Vec<&str> = journal["requests"]
         .as_array()
@@ -342,7 +336,6 @@ async fn the_journal_is_bounded_and_truncates_large_bodies() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(journal["requests"][0]["bodyTruncated"], true);
     assert_eq!(
@@ -440,7 +433,6 @@ async fn a_huge_journal_limit_keeps_everything() {
         )
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(journal["requests"].as_array().unwrap().len(), 1);
     let bad = app

@@ -33,7 +33,7 @@ async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         json!({"customers": 1, "batches": 1, "devices": 2, "policies": 1})
     );
     let devices = app
@@ -50,7 +50,7 @@ async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
     let location = app
         .add_devices(CUSTOMER, "Lab", json!([pk("TAKEN-ELSEWHERE")]))
         .await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["errorCode"],
         "808"
@@ -71,12 +71,7 @@ async fn export_reset_seed_round_trips_exactly() {
     let pending = app
         .create_batch(CUSTOMER, "Pending", json!([pk("P1")]))
         .await;
-    let exported = app
-        .control(Method::GET, "/_emulator/state", None)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let exported = exported_state(&app).await;
     assert_eq!(exported["version"], 1);
     assert!(
         !exported.to_string().contains("AAEC"),
@@ -90,16 +85,11 @@ async fn export_reset_seed_round_trips_exactly() {
         .control(Method::POST, "/_emulator/seed", Some(&reseed))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let again = app
-        .control(Method::GET, "/_emulator/state", None)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+    let again = exported_state(&app).await;
     assert_eq!(again, exported);
     // The in-flight job came back with its schedule.
     assert_eq!(app.job(&pending).await["status"], "queued");
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(app.job(&pending).await["status"], "finished");
 }
 
@@ -141,6 +131,118 @@ async fn an_invalid_seed_names_the_entry_and_applies_nothing() {
     );
 }
 
+/// A job line whose serial number no upload could have sent: it used to export back cut to
+/// 65,535 characters, with the product key after it read back as `""`.
+fn document_with_a_long_job_line(serial_chars: usize) -> Value {
+    json!({"customers": [{
+        "id": CUSTOMER,
+        "jobs": [{
+            "id": "5d1c3a2e-8f7b-4c6d-9e0a-1b2c3d4e5f60",
+            "acceptedAt": "2026-11-20T08:00:00Z",
+            "startedAt": "2026-11-20T08:00:01Z",
+            "completedAt": "2026-11-20T08:00:03Z",
+            "entries": [{"serialNumber": "S".repeat(serial_chars), "productKey": "PK-1", "errorCode": "808"}]
+        }]
+    }]})
+}
+
+#[tokio::test]
+async fn a_job_line_over_the_field_limit_is_refused_not_truncated() {
+    let app = spawn_app().await;
+    let response = app
+        .control(
+            Method::POST,
+            "/_emulator/seed",
+            Some(&document_with_a_long_job_line(70_000)),
+        )
+        .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: `customers[0].jobs[0].entries[0].serialNumber` must be at most 1024 characters (got 70000).",
+            &["customers[0].jobs[0].entries[0].serialNumber"],
+        ),
+    )
+    .await;
+
+    // At the limit, the line exports back exactly, product key included.
+    let at_limit = document_with_a_long_job_line(1024);
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&at_limit))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let exported = exported_state(&app).await;
+    let line = &exported["customers"][0]["jobs"][0]["entries"][0];
+    assert_eq!(line["serialNumber"], "S".repeat(1024));
+    assert_eq!(line["productKey"], "PK-1");
+
+    // The same document is refused, naming the same entry, by `--seed`.
+    let err = start_up_error(&document_with_a_long_job_line(70_000), false);
+    assert!(
+        err.contains("customers[0].jobs[0].entries[0].serialNumber"),
+        "{err}"
+    );
+}
+
+/// `--seed`, `--state-file` and `POST /_emulator/seed` read a document with one loader: each
+/// names the same failing entry, for a shape problem and for a rule problem alike.
+#[tokio::test]
+async fn every_loader_names_the_failing_entry() {
+    let mut not_an_object = seed_document();
+    not_an_object["customers"][0]["batches"][0]["devices"][1] = json!(["productKey", "K"]);
+    let mut wrong_type = seed_document();
+    wrong_type["customers"][0]["batches"][0]["devices"][1]["productKey"] = json!(5);
+    let mut no_identifiers = seed_document();
+    no_identifiers["customers"][0]["batches"][0]["devices"][1] = json!({"modelName": "M"});
+    for (mut doc, entry) in [
+        (not_an_object, "customers[0].batches[0].devices[1]"),
+        (wrong_type, "customers[0].batches[0].devices[1].productKey"),
+        (no_identifiers, "customers[0].batches[0].devices[1]"),
+    ] {
+        let app = spawn_app().await;
+        let response = app
+            .control(Method::POST, "/_emulator/seed", Some(&doc))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().unwrap();
+        assert_eq!(body["data"], json!([entry]), "{body}");
+
+        let err = start_up_error(&doc, false);
+        assert!(err.contains(&format!("`{entry}` ")), "--seed: {err}");
+
+        doc["version"] = json!(1);
+        let err = start_up_error(&doc, true);
+        assert!(err.contains(&format!("`{entry}` ")), "--state-file: {err}");
+    }
+}
+
+/// `GET /_emulator/state`, as JSON.
+async fn exported_state(app: &TestApp) -> Value {
+    app.control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .expect("the state is JSON")
+}
+
+/// Why start-up refuses `doc` written as the `--seed` file (or, with `state_file`, the
+/// `--state-file`).
+fn start_up_error(doc: &Value, state_file: bool) -> String {
+    let dir = temp_dir();
+    let file = dir.join("document.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let mut config = Config::for_tests();
+    if state_file {
+        config.state_file = Some(file);
+    } else {
+        config.seed = Some(file);
+    }
+    let err = startup::build(config).expect_err("start-up refuses the document");
+    std::fs::remove_dir_all(dir).unwrap();
+    err
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("pce-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -171,7 +273,6 @@ async fn seed_and_faults_files_are_loaded_at_start_up() {
         .control(Method::GET, "/_emulator/faults", None)
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(faults["faults"][0]["status"], 409);
 
@@ -375,7 +476,7 @@ async fn a_seed_that_is_not_an_object_is_400() {
         StatusCode::BAD_REQUEST,
         envelope(
             800002,
-            "Invalid request input: the body must be a JSON object, got an array.",
+            "Invalid request input: the document must be a JSON object, got an array.",
             &[],
         ),
     )

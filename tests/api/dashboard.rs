@@ -24,7 +24,7 @@ async fn the_page_is_html_that_may_only_talk_to_its_own_origin() {
         .and_then(|rest| rest.split('\'').next())
         .unwrap()
         .to_owned();
-    let html = page.text().await.unwrap();
+    let html = page.text().unwrap();
     assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
     assert!(html.contains(&format!("<style nonce=\"{nonce}\">")));
     assert!(!html.contains(" style=\""), "no inline style attributes");
@@ -42,7 +42,7 @@ async fn the_summary_counts_batches_and_jobs_and_answers_304_until_something_cha
     let first = app.get("/_emulator/summary").await;
     assert_eq!(first.status(), StatusCode::OK);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    let body: Value = first.json().await.unwrap();
+    let body: Value = first.json().unwrap();
     assert_eq!(body["mode"], "manual");
     assert_eq!(body["nextTransition"], "2026-11-21T10:00:01Z");
     assert_eq!(
@@ -60,7 +60,7 @@ async fn the_summary_counts_batches_and_jobs_and_answers_304_until_something_cha
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
 
-    app.advance(3);
+    app.finish_jobs();
     let moved = app
         .client
         .get(app.url("/_emulator/summary"))
@@ -68,7 +68,7 @@ async fn the_summary_counts_batches_and_jobs_and_answers_304_until_something_cha
         .send_checked()
         .await;
     assert_eq!(moved.status(), StatusCode::OK);
-    let body: Value = moved.json().await.unwrap();
+    let body: Value = moved.json().unwrap();
     assert_eq!(body["customers"][0]["batches"][0]["devicesCount"], 2);
     assert_eq!(body["customers"][0]["jobs"]["finished"], 1);
     assert!(body.get("nextTransition").is_none());
@@ -153,7 +153,7 @@ async fn devices_page_by_position_and_search_by_serial_number_or_product_key() {
     assert_eq!(pending["positions"], 5);
     assert_eq!(pending["nextOffset"], 2);
     assert_eq!(pending["devices"][0]["listed"], false);
-    app.advance(3);
+    app.finish_jobs();
     let last = app
         .get_json(&format!(
             "/_emulator/devices?customer={CUSTOMER}&batch=Lab&offset=4"

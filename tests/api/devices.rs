@@ -40,7 +40,7 @@ async fn a_device_is_listed_with_every_field_but_its_hardware_hash_once_register
         empty,
         "not listed before the job is terminal"
     );
-    app.advance(3);
+    app.finish_jobs();
     let id = app.job(&location).await["devicesStatus"][0]["deviceId"]
         .as_str()
         .unwrap()
@@ -58,7 +58,7 @@ async fn paging_across_250_devices_gives_three_pages_without_repeats_or_losses()
     let devices: Vec<Value> = (0..250).map(|i| pk(&format!("K{i:03}"))).collect();
     app.create_batch(CUSTOMER, "Big batch", json!(devices))
         .await;
-    app.advance(3);
+    app.finish_jobs();
 
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
@@ -71,7 +71,7 @@ async fn paging_across_250_devices_gives_three_pages_without_repeats_or_losses()
         if let Some(t) = &token {
             request = request.header("MS-ContinuationToken", t);
         }
-        let page: Value = request.send_checked().await.json().await.unwrap();
+        let page: Value = request.send_checked().await.json().unwrap();
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         assert_eq!(page["totalCount"], json!(items.len()));
@@ -106,7 +106,7 @@ async fn a_bad_or_foreign_continuation_token_is_400() {
     let devices: Vec<Value> = (0..101).map(|i| pk(&format!("K{i}"))).collect();
     app.create_batch(CUSTOMER, "A", json!(devices)).await;
     app.create_batch(CUSTOMER, "Other", json!([pk("X")])).await;
-    app.advance(3);
+    app.finish_jobs();
     let page = app.get_json(&devices_path("A")).await;
     let token = page["continuationToken"].as_str().unwrap().to_owned();
     let expected = envelope(
@@ -148,7 +148,7 @@ async fn deleting_a_device_unregisters_it_and_updates_the_count() {
         .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert!(response.headers().get("ms-requestid").is_some());
-    assert_eq!(response.bytes().await.unwrap().len(), 0);
+    assert_eq!(response.bytes().len(), 0);
     let batches = app
         .get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
         .await;
@@ -185,7 +185,7 @@ async fn deleting_a_device_unregisters_it_and_updates_the_count() {
 
     // The deleted device can be uploaded again.
     let location = app.add_devices(CUSTOMER, "B", json!([pk("K1")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["status"],
         "finished"
@@ -205,7 +205,7 @@ async fn put_changes_only_the_profile_and_answers_the_updated_device() {
     let response = app.send_json(Method::PUT, &path, &body).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         device_json(&ids[0], json!("Kiosk"))
     );
 
@@ -213,7 +213,7 @@ async fn put_changes_only_the_profile_and_answers_the_updated_device() {
         .send_json(Method::PUT, &path, &json!({"policies": []}))
         .await;
     assert_eq!(
-        unassign.json::<Value>().await.unwrap(),
+        unassign.json::<Value>().unwrap(),
         device_json(&ids[0], Value::Null)
     );
 

@@ -89,73 +89,66 @@ async fn assert_invalid(app: &TestApp, path: &str, body: &str, description: &str
 async fn malformed_create_requests_name_the_failing_field() {
     let app = spawn_app().await;
     let p = batches_path();
-    assert_invalid(&app, &p, "{", "Invalid request input: the body is not valid JSON (EOF while parsing an object at line 1 column 1).", &[]).await;
-    assert_invalid(
-        &app,
-        &p,
-        "",
-        "Invalid request input: the body is empty; a JSON document is required.",
-        &[],
-    )
-    .await;
-    assert_invalid(&app, &p, "[]", "Invalid request input: the body must be a DeviceBatchCreationRequest object, got an array.", &[]).await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"devices": [{"productKey": "K"}]}"#,
-        "Invalid request input: `batchId` is required: name the new batch.",
-        &["batchId"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": "", "devices": [{"productKey": "K"}]}"#,
-        "Invalid request input: `batchId` must be a non-empty string.",
-        &["batchId"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": 7, "devices": [{"productKey": "K"}]}"#,
-        "Invalid request input: `batchId` must be a string, got a number.",
-        &["batchId"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": "B"}"#,
-        "Invalid request input: `devices` is required: list at least one Device.",
-        &["devices"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": "B", "devices": []}"#,
-        "Invalid request input: `devices` must contain at least one Device.",
-        &["devices"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": "B", "devices": "x"}"#,
-        "Invalid request input: `devices` must be an array of Device objects, got a string.",
-        &["devices"],
-    )
-    .await;
-    assert_invalid(
-        &app,
-        &p,
-        r#"{"batchId": "B", "devices": [{"productKey": "K"}, 3]}"#,
-        "Invalid request input: `devices[1]` must be a Device object, got a number.",
-        &["devices[1]"],
-    )
-    .await;
-    assert_invalid(&app, &p, r#"{"batchId": "B", "devices": [{"productKey": "K"}, {"productKey": "K2"}, {"productKey": "K3"}, {"serialNumber": true}]}"#, "Invalid request input: `devices[3].serialNumber` must be a string or null, got a boolean.", &["devices[3].serialNumber"]).await;
+    let cases: [(&str, &str, &[&str]); 11] = [
+        (
+            "{",
+            "Invalid request input: the body is not valid JSON (EOF while parsing an object at line 1 column 1).",
+            &[],
+        ),
+        (
+            "",
+            "Invalid request input: the body is empty; a JSON document is required.",
+            &[],
+        ),
+        (
+            "[]",
+            "Invalid request input: the body must be a DeviceBatchCreationRequest object, got an array.",
+            &[],
+        ),
+        (
+            r#"{"devices": [{"productKey": "K"}]}"#,
+            "Invalid request input: `batchId` is required: name the new batch.",
+            &["batchId"],
+        ),
+        (
+            r#"{"batchId": "", "devices": [{"productKey": "K"}]}"#,
+            "Invalid request input: `batchId` must be a non-empty string.",
+            &["batchId"],
+        ),
+        (
+            r#"{"batchId": 7, "devices": [{"productKey": "K"}]}"#,
+            "Invalid request input: `batchId` must be a string, got a number.",
+            &["batchId"],
+        ),
+        (
+            r#"{"batchId": "B"}"#,
+            "Invalid request input: `devices` is required: list at least one Device.",
+            &["devices"],
+        ),
+        (
+            r#"{"batchId": "B", "devices": []}"#,
+            "Invalid request input: `devices` must contain at least one Device.",
+            &["devices"],
+        ),
+        (
+            r#"{"batchId": "B", "devices": "x"}"#,
+            "Invalid request input: `devices` must be an array of Device objects, got a string.",
+            &["devices"],
+        ),
+        (
+            r#"{"batchId": "B", "devices": [{"productKey": "K"}, 3]}"#,
+            "Invalid request input: `devices[1]` must be a Device object, got a number.",
+            &["devices[1]"],
+        ),
+        (
+            r#"{"batchId": "B", "devices": [{"productKey": "K"}, {"productKey": "K2"}, {"productKey": "K3"}, {"serialNumber": true}]}"#,
+            "Invalid request input: `devices[3].serialNumber` must be a string or null, got a boolean.",
+            &["devices[3].serialNumber"],
+        ),
+    ];
+    for (body, description, data) in cases {
+        assert_invalid(&app, &p, body, description, data).await;
+    }
     // Nothing was created by any of them.
     app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
 }
@@ -182,7 +175,7 @@ async fn devices_without_an_accepted_combination_reject_the_whole_request() {
     .await;
     // The valid device was not registered: uploading it now succeeds.
     let location = app.create_batch(CUSTOMER, "B", json!([pk("OK")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         app.job(&location).await["devicesStatus"][0]["status"],
         "finished"
@@ -376,7 +369,7 @@ async fn the_health_endpoint_needs_no_token() {
         response.headers().get("content-type").unwrap(),
         "application/json; charset=utf-8"
     );
-    let body: serde_json::Value = response.json().await.unwrap();
+    let body: serde_json::Value = response.json().unwrap();
     assert_eq!(
         body,
         json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})

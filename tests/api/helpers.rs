@@ -32,16 +32,16 @@ impl Response {
         &self.headers
     }
 
-    /// The body as JSON (async like `Response::json`, so call sites read the same).
-    pub async fn json<T: DeserializeOwned>(self) -> serde_json::Result<T> {
+    /// The body as JSON. The body was read whole before it was checked, so nothing is awaited.
+    pub fn json<T: DeserializeOwned>(self) -> serde_json::Result<T> {
         serde_json::from_slice(&self.body)
     }
 
-    pub async fn bytes(self) -> Result<Vec<u8>, std::convert::Infallible> {
-        Ok(self.body)
+    pub fn bytes(self) -> Vec<u8> {
+        self.body
     }
 
-    pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+    pub fn text(self) -> Result<String, std::string::FromUtf8Error> {
         String::from_utf8(self.body)
     }
 }
@@ -131,6 +131,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Clock,
+    /// How long an upload job takes from acceptance to its result, with this app's timings.
+    pub job_takes: Duration,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -145,6 +147,7 @@ pub async fn spawn_with(config: Config) -> TestApp {
 /// Serves an already built state (e.g. from `startup::build`).
 pub async fn spawn_state(state: AppState) -> TestApp {
     let clock = state.clock.clone();
+    let job_takes = state.config.queued_for + state.config.processing_for;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -154,6 +157,7 @@ pub async fn spawn_state(state: AppState) -> TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
+        job_takes,
     }
 }
 
@@ -164,11 +168,17 @@ impl TestApp {
             address: address.to_owned(),
             client: reqwest::Client::new(),
             clock: Clock::system(),
+            job_takes: Duration::ZERO,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Moves the clock past the end of every job accepted so far, whatever the app's timings.
+    pub fn finish_jobs(&self) {
+        self.clock.advance(self.job_takes).expect("manual clock");
     }
 
     pub fn advance(&self, seconds: u64) {
@@ -228,7 +238,7 @@ impl TestApp {
                 .map(|v| v.to_str().unwrap()),
             Some("application/json; charset=utf-8")
         );
-        response.json().await.expect("JSON body")
+        response.json().expect("JSON body")
     }
 
     pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
@@ -256,7 +266,7 @@ impl TestApp {
         devices: Value,
     ) -> Vec<String> {
         let location = self.create_batch(customer, batch, devices).await;
-        self.advance(3);
+        self.finish_jobs();
         self.job(&location).await["devicesStatus"]
             .as_array()
             .expect("devicesStatus")
@@ -272,7 +282,7 @@ impl TestApp {
             .post_json(&format!("/v1/customers/{customer}/policies"), &body)
             .await;
         assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("JSON body")
+        response.json().expect("JSON body")
     }
 
     /// Creates a batch and returns the job's `Location`.
@@ -285,7 +295,7 @@ impl TestApp {
             response.status(),
             StatusCode::ACCEPTED,
             "{:?}",
-            response.text().await
+            response.text()
         );
         location(&response)
     }
@@ -298,7 +308,7 @@ impl TestApp {
             response.status(),
             StatusCode::ACCEPTED,
             "{:?}",
-            response.text().await
+            response.text()
         );
         location(&response)
     }
@@ -307,7 +317,7 @@ impl TestApp {
     pub async fn job(&self, location: &str) -> Value {
         let response = self.get(&format!("/v1{location}")).await;
         assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("JSON body")
+        response.json().expect("JSON body")
     }
 }
 
@@ -340,7 +350,7 @@ pub async fn assert_error(response: Response, status: StatusCode, expected: Valu
             .map(|v| v.to_str().unwrap()),
         Some("application/json; charset=utf-8")
     );
-    let body: Value = response.json().await.expect("JSON error body");
+    let body: Value = response.json().expect("JSON error body");
     assert_eq!(body, expected);
 }
 

@@ -36,7 +36,7 @@ async fn a_retried_upload_replays_the_first_location_and_creates_nothing() {
         "11111111-1111-1111-1111-111111111111"
     );
     // Without replay the second would have been a 409 (batch exists) and the device an 806.
-    app.advance(3);
+    app.finish_jobs();
     let job = app.job(&location(&first)).await;
     assert_eq!(job["devicesStatus"][0]["status"], "finished");
 }

@@ -41,7 +41,7 @@ pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Resp
 pub async fn token_ok(app: &TestApp, path: &str, form: &[(&str, &str)]) -> Value {
     let response = post_form(app, path, form).await;
     let status = response.status();
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -109,7 +109,7 @@ pub async fn assert_entra(
         response.headers()["content-type"],
         "application/json; charset=utf-8"
     );
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(body["error"], error, "{body}");
     assert_eq!(body["error_codes"], json!([code]), "{body}");
     // The emulator clock, as Entra writes it; the tests' clock starts at 2026-11-21 10:00:00Z.
@@ -224,7 +224,7 @@ async fn client_assertions_are_taken_bounded_and_checked_for_shape() {
         .form(&[("grant_type", "client_credentials"), ("scope", PC_DEFAULT)])
         .send_checked()
         .await;
-    let body: Value = basic.json().await.unwrap();
+    let body: Value = basic.json().unwrap();
     let (_, claims) = decode(body["access_token"].as_str().unwrap());
     assert_eq!(
         (claims["appid"].as_str(), claims["appidacr"].as_str()),
@@ -315,7 +315,6 @@ async fn password_v2_answers_id_token_refresh_token_and_client_info() {
         .send_checked()
         .await
         .json::<Value>()
-        .await
         .unwrap();
     assert_eq!(metadata["issuer"], id_claims["iss"]);
 }
@@ -721,7 +720,7 @@ async fn device_codes_are_pending_until_the_delay_passes_then_expire() {
     app.advance(30);
     let response = poll().await;
     assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     let (_, claims) = decode(body["access_token"].as_str().unwrap());
     assert_eq!(claims["upn"], "admin@emulator.onmicrosoft.com");
     assert_eq!(claims["iat"], t0() + 30);
@@ -760,7 +759,7 @@ async fn device_codes_are_pending_until_the_delay_passes_then_expire() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(body["error"], "expired_token");
     assert_eq!(body["error_codes"], json!([70019]));
 }
@@ -774,7 +773,7 @@ async fn metadata_points_at_the_host_the_client_used() {
         .header("Host", "login.emulator.test:8443")
         .send_checked()
         .await;
-    let v2: Value = response.json().await.unwrap();
+    let v2: Value = response.json().unwrap();
     let tid = derived_guid("tenant", "contoso.onmicrosoft.com");
     let base = format!("http://login.emulator.test:8443/{tid}");
     assert_eq!(v2["issuer"], format!("{base}/v2.0"));
@@ -795,7 +794,6 @@ async fn metadata_points_at_the_host_the_client_used() {
         .send_checked()
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(
         common["issuer"],
@@ -812,7 +810,6 @@ async fn metadata_points_at_the_host_the_client_used() {
         .send_checked()
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(v1["issuer"], format!("https://sts.windows.net/{TENANT}/"));
     assert_eq!(
@@ -843,7 +840,7 @@ async fn instance_discovery_answers_what_msal_asks() {
         .send_checked()
         .await;
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         json!({
             "tenant_discovery_endpoint": format!("{}/contoso.com/v2.0/.well-known/openid-configuration", app.address),
             "api-version": "1.1",
@@ -855,7 +852,7 @@ async fn instance_discovery_answers_what_msal_asks() {
         .get(app.url("/common/discovery/instance?api-version=1.1&authorization_endpoint=https://h/common/oauth2/authorize"))
         .send_checked()
         .await;
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     assert_eq!(
         body["tenant_discovery_endpoint"],
         format!("{}/common/.well-known/openid-configuration", app.address)
@@ -877,7 +874,7 @@ async fn user_realms_are_managed() {
         .send_checked()
         .await;
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         json!({"ver": "1.0", "account_type": "Managed", "domain_name": "contoso.com", "cloud_instance_name": "microsoftonline.com", "cloud_audience_urn": "urn:federation:MicrosoftOnline"})
     );
     let mut config = Config::for_tests();
@@ -889,7 +886,7 @@ async fn user_realms_are_managed() {
         .send_checked()
         .await;
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         json!({"ver": "1.0", "account_type": "Unknown", "cloud_instance_name": "microsoftonline.com"})
     );
 }
@@ -909,7 +906,6 @@ async fn tokens_verify_against_the_served_jwks() {
             .send_checked()
             .await
             .json()
-            .await
             .unwrap();
         let key = &jwks["keys"][0];
         assert_eq!(
@@ -1189,7 +1185,6 @@ async fn the_identity_section_round_trips_and_is_checked_whole() {
         .control(Method::GET, "/_emulator/state", None)
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(state["identity"], seed["identity"]);
     // Declaring the same app again is refused, naming the entry, and nothing is applied.
@@ -1211,7 +1206,6 @@ async fn the_identity_section_round_trips_and_is_checked_whole() {
         .control(Method::GET, "/_emulator/state", None)
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(after, state);
 }
@@ -1366,7 +1360,6 @@ async fn the_signing_key_is_kept_in_the_tls_dir_across_restarts() {
                 .send_checked()
                 .await
                 .json::<Value>()
-                .await
                 .unwrap()
         }
     };

@@ -7,7 +7,11 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_job_is_queued_then_processing_then_finished_as_the_clock_moves() {
-    let app = spawn_app().await;
+    // The steps below are these timings: 1 s queued, then 2 s processing.
+    let mut config = Config::for_tests();
+    config.queued_for = std::time::Duration::from_secs(1);
+    config.processing_for = std::time::Duration::from_secs(2);
+    let app = spawn_with(config).await;
     let location = app
         .create_batch(
             CUSTOMER,
@@ -41,7 +45,7 @@ async fn a_job_is_queued_then_processing_then_finished_as_the_clock_moves() {
         "application/json; charset=utf-8"
     );
     // Key order as the service writes it: attributes last, absent values omitted.
-    let text = response.text().await.unwrap();
+    let text = response.text().unwrap();
     let device_id = text
         .split("\"deviceId\":\"")
         .nth(1)
@@ -109,7 +113,7 @@ async fn outcomes_report_806_808_and_duplicates_and_the_batch_still_finishes() {
             json!([pk("MINE"), pk("THEIRS"), pk("NEW"), pk("NEW")]),
         )
         .await;
-    app.advance(3);
+    app.finish_jobs();
     let job = redact_device_ids(app.job(&location).await);
     assert_eq!(job["status"], "finished");
     assert_eq!(
@@ -152,7 +156,7 @@ async fn a_device_is_identified_by_hash_then_product_key_then_tuple() {
             ]),
         )
         .await;
-    app.advance(3);
+    app.finish_jobs();
     let statuses: Vec<String> = app.job(&location).await["devicesStatus"]
         .as_array()
         .unwrap()
@@ -182,7 +186,7 @@ async fn strict_hardware_hash_fails_non_base64_hashes_only_when_enabled() {
             json!([{"hardwareHash": "DummyHash12345", "serialNumber": "S1"}, hash("AAEC")]),
         )
         .await;
-    app.advance(3);
+    app.finish_jobs();
     let job = redact_device_ids(app.job(&location).await);
     assert_eq!(
         job["devicesStatus"],
@@ -196,7 +200,7 @@ async fn strict_hardware_hash_fails_non_base64_hashes_only_when_enabled() {
     let location = lax
         .create_batch(CUSTOMER, "B", json!([hash("DummyHash12345")]))
         .await;
-    lax.advance(3);
+    lax.finish_jobs();
     assert_eq!(
         lax.job(&location).await["devicesStatus"][0]["status"],
         "finished"

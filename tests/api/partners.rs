@@ -40,6 +40,7 @@ fn partner_from_header(mut req: Request<Incoming>) -> Request<Incoming> {
 /// Serves the real app behind the test-only layer; returns the default (unpartitioned) client.
 async fn spawn_partitioned(state: AppState) -> TestApp {
     let clock = state.clock.clone();
+    let job_takes = state.config.queued_for + state.config.processing_for;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("local addr"));
     let app = http::app(state)
@@ -57,6 +58,7 @@ async fn spawn_partitioned(state: AppState) -> TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
+        job_takes,
     }
 }
 
@@ -78,6 +80,7 @@ fn as_partner(app: &TestApp, tenant: &str) -> TestApp {
             .build()
             .expect("client"),
         clock: app.clock.clone(),
+        job_takes: app.job_takes,
     }
 }
 
@@ -99,7 +102,6 @@ async fn state_doc(app: &TestApp) -> Value {
     app.control(Method::GET, "/_emulator/state", None)
         .await
         .json()
-        .await
         .expect("JSON")
 }
 
@@ -114,14 +116,14 @@ async fn two_partners_upload_the_same_devices_to_the_same_customer() {
     let la = a.create_batch(CUSTOMER, "Batch", devices.clone()).await;
     let lb = b.create_batch(CUSTOMER, "Batch", devices.clone()).await;
     let ld = app.create_batch(CUSTOMER, "Batch", devices.clone()).await;
-    app.advance(3);
+    app.finish_jobs();
     let finished = vec![("finished".to_owned(), None); 2];
     assert_eq!(statuses(&a, &la).await, finished);
     assert_eq!(statuses(&b, &lb).await, finished);
     assert_eq!(statuses(&app, &ld).await, finished);
     // Within one partner the registry still answers 806 for a device it already holds.
     let again = a.add_devices(CUSTOMER, "Batch", json!([pk("K1")])).await;
-    app.advance(3);
+    app.finish_jobs();
     assert_eq!(
         statuses(&a, &again).await,
         [("finished_with_errors".to_owned(), Some("806".to_owned()))]
@@ -214,7 +216,7 @@ async fn continuation_tokens_do_not_cross_partners() {
         p.create_batch(CUSTOMER, "Big", Value::Array(many.clone()))
             .await;
     }
-    app.advance(3);
+    app.finish_jobs();
     let path = format!("/v1/customers/{CUSTOMER}/deviceBatches/Big/devices");
     let page = a.get_json(&path).await;
     let token = page["continuationToken"].as_str().expect("a next page");
@@ -276,7 +278,6 @@ async fn the_journal_records_and_filters_by_partner_tenant() {
         .control(Method::GET, "/_emulator/requests", None)
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(all["requests"][0]["partnerTenant"], PARTNER_A);
     assert!(all["requests"][1].get("partnerTenant").is_none());
@@ -288,7 +289,6 @@ async fn the_journal_records_and_filters_by_partner_tenant() {
         )
         .await
         .json()
-        .await
         .unwrap();
     assert_eq!(filtered["requests"].as_array().unwrap().len(), 1);
 }
@@ -325,7 +325,7 @@ async fn export_reset_seed_round_trips_partners_exactly() {
         .control(Method::POST, "/_emulator/seed", Some(&bad))
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().await.unwrap();
+    let body: Value = response.json().unwrap();
     let description = body["description"].as_str().unwrap_or_default();
     assert!(
         description.contains("`partners[0].customers[0]` must be an object"),
@@ -370,7 +370,7 @@ async fn the_dashboard_views_name_the_partner_tenant_of_partitioned_data() {
     let a = as_partner(&app, PARTNER_A);
     let location = a.create_batch(CUSTOMER, "Theirs", json!([pk("K1")])).await;
     app.create_batch(CUSTOMER, "Ours", json!([pk("K1")])).await;
-    app.advance(3);
+    app.finish_jobs();
     let summary = app.get_json("/_emulator/summary").await;
     let customers = summary["customers"].as_array().expect("customers");
     assert_eq!(customers.len(), 2);

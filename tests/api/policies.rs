@@ -37,7 +37,7 @@ async fn a_policy_is_created_with_200_listed_read_updated_and_deleted() {
                       "policySettings": ["oobe_user_not_local_admin", "skip_express_settings"]});
     let response = app.post_json(&policies_path(), &body).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let created: Value = response.json().await.unwrap();
+    let created: Value = response.json().unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&id).is_ok());
     let expected = policy_json(
@@ -66,13 +66,13 @@ async fn a_policy_is_created_with_200_listed_read_updated_and_deleted() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
-        response.json::<Value>().await.unwrap(),
+        response.json::<Value>().unwrap(),
         policy_json(&id, "Renamed", None, 0, "2026-11-21T10:01:00+00:00")
     );
 
     let response = app.delete(&format!("{}/{id}", policies_path())).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert_eq!(response.bytes().await.unwrap().len(), 0);
+    assert_eq!(response.bytes().len(), 0);
     for method in [Method::GET, Method::DELETE, Method::PUT] {
         let response = app
             .send_json(method, &format!("{}/{id}", policies_path()), &update)
@@ -161,7 +161,7 @@ async fn a_profile_assigned_by_a_policy_update_job_shows_by_name_and_counts() {
     // Not applied before the job is terminal.
     let policy_path = format!("{}/{pid}", policies_path());
     assert_eq!(app.get_json(&policy_path).await["devicesAssignedCount"], 0);
-    app.advance(3);
+    app.finish_jobs();
     let job = app.job(&location).await;
     assert_eq!(
         job["devicesStatus"],

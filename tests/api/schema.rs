@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use jsonschema::Validator;
-use partner_center_emulator::http::normalize::canonical_path;
 use partner_center_emulator::http::openapi;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -82,19 +81,26 @@ pub fn resolve(mut pointer: String) -> (String, &'static Value) {
     }
 }
 
-/// The documented path template a request path is routed to, after the emulator's own path
-/// normalisation (`/v1.0/`, segment case, `//`).
+/// The documented path template a request path matches, read from the request as Partner Center
+/// clients may spell it: empty segments (`//`) ignored, and under `/v1/` (or `/v1.0/`) the fixed
+/// segments in any case. Written from those rules, not with the emulator's `normalize`, so that
+/// a bug there shows up here as an answer checked against the wrong operation.
 pub fn template_of(path: &str) -> Option<&'static str> {
-    let canonical = canonical_path(path);
-    let segments: Vec<&str> = canonical.split('/').collect();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let versioned = segments
+        .first()
+        .is_some_and(|s| s.eq_ignore_ascii_case("v1") || s.eq_ignore_ascii_case("v1.0"));
     let paths = DOCUMENT["paths"].as_object().expect("paths");
     paths.keys().map(String::as_str).find(|template| {
-        let parts: Vec<&str> = template.split('/').collect();
+        let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
         parts.len() == segments.len()
-            && parts
-                .iter()
-                .zip(&segments)
-                .all(|(t, s)| (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s)
+            && parts.iter().zip(&segments).enumerate().all(|(i, (t, s))| {
+                let parameter = t.starts_with('{') && t.ends_with('}');
+                parameter
+                    || *t == *s
+                    || (versioned && i == 0 && *t == "v1")
+                    || (versioned && t.eq_ignore_ascii_case(s))
+            })
     })
 }
 

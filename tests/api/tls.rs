@@ -93,7 +93,7 @@ async fn partner_center_and_entra_host_names_are_served_with_a_certificate_the_c
             .send_checked()
             .await;
         assert_eq!(response.status(), StatusCode::OK, "{host}");
-        let body: serde_json::Value = response.json().await.expect("JSON");
+        let body: serde_json::Value = response.json().expect("JSON");
         assert_eq!(body["status"], "ok", "{host}");
     }
     // The CA the emulator serves is the one in the directory, and the one that verified above.
@@ -107,7 +107,7 @@ async fn partner_center_and_entra_host_names_are_served_with_a_certificate_the_c
         Some(&b"application/x-pem-file"[..])
     );
     let on_disk = std::fs::read_to_string(dir.join("ca.pem")).expect("ca.pem");
-    assert_eq!(served.text().await.expect("text"), on_disk);
+    assert_eq!(served.text().expect("text"), on_disk);
     assert_eq!(on_disk, ca);
     assert!(!on_disk.contains("PRIVATE KEY"));
     std::fs::remove_dir_all(&dir).ok();
@@ -581,7 +581,6 @@ async fn entra_metadata_and_tokens_over_https_name_the_host_the_client_used() {
         .send_checked()
         .await
         .json()
-        .await
         .expect("JSON");
     let tid = partner_center_emulator::identity::directory::derived_guid(
         "tenant",
@@ -607,7 +606,6 @@ async fn entra_metadata_and_tokens_over_https_name_the_host_the_client_used() {
         .send_checked()
         .await
         .json()
-        .await
         .expect("JSON");
     let (_, id) = crate::identity::decode(token["id_token"].as_str().expect("an id token"));
     assert_eq!(id["iss"], metadata["issuer"]);

@@ -2,19 +2,18 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::from_json;
+use crate::app::AppState;
 use crate::clock::Clock;
 use crate::domain::timestamp::Timestamp;
-use crate::http::AppState;
-use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::json_response;
+use crate::http::extract::JsonBody;
+use crate::http::respond::json_response;
 
 #[derive(Serialize)]
 struct ClockJson {
@@ -55,10 +54,8 @@ struct Advance {
 /// 200 with the clock; 400 on a system clock or a negative, missing or non-finite amount.
 pub async fn advance_clock(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let json = read_json(&headers, body, state.config.max_body).await?;
     let Advance { seconds } = from_json(json)?;
     let by = Duration::try_from_secs_f64(seconds)
         .ok()
@@ -90,10 +87,8 @@ struct SetClock {
 /// 200 with the clock; 400 on a system clock, an unparsable time, or one in the past.
 pub async fn set_clock(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(json): JsonBody,
 ) -> Result<Response> {
-    let json = read_json(&headers, body, state.config.max_body).await?;
     let SetClock { now } = from_json(json)?;
     let to = Timestamp::parse_rfc3339(&now).ok_or_else(|| {
         ApiError::invalid_input(

@@ -15,7 +15,7 @@ use crate::domain::job::{JobStatus, Outcome};
 use crate::domain::timestamp::Timestamp;
 use crate::http::AppState;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::json_response;
+use crate::http::respond::json_response;
 use crate::store::{DeviceRow, JobKind, JobSummary, Store};
 
 /// The page: HTML, CSS and script in one file, embedded so the binary serves it offline.

@@ -15,9 +15,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::openapi;
-use super::wire::{JSON_CONTENT_TYPE, json_response};
-
-pub use faults::parse_rules;
+use super::respond::{json_bytes, json_response};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -101,137 +99,12 @@ async fn openapi_yaml() -> Response {
 
 /// `GET /_emulator/openapi.json`: the same document, converted to JSON at build time.
 async fn openapi_json() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(JSON_CONTENT_TYPE),
-        )],
-        openapi::JSON,
-    )
-        .into_response()
-}
-
-/// Checks that the members `keys` of the object `value` (at `path`), when given, are objects or
-/// `null`: serde would otherwise read a struct from an array of its fields.
-fn objects_at(
-    value: &serde_json::Value,
-    path: &str,
-    keys: &[&str],
-) -> Result<(), super::error::ApiError> {
-    for key in keys {
-        if let Some(v) = value.get(*key)
-            && !(v.is_object() || v.is_null())
-        {
-            let field = super::decode::join(path, key);
-            return Err(super::error::ApiError::invalid_input(
-                &field,
-                &format!("must be an object, got {}.", super::decode::type_name(v)),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Every object a seed document nests must be one (see [`objects_at`]).
-pub fn seed_shape(doc: &serde_json::Value) -> Result<(), super::error::ApiError> {
-    use serde_json::Value;
-    let items = |v: &Value, key: &str| -> Vec<Value> {
-        v.get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let each =
-        |list: Vec<Value>, path: &str| -> Result<Vec<(String, Value)>, super::error::ApiError> {
-            list.into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let at = format!("{path}[{i}]");
-                    if item.is_object() {
-                        Ok((at, item))
-                    } else {
-                        Err(super::error::ApiError::invalid_input(
-                            &at,
-                            &format!(
-                                "must be an object, got {}.",
-                                super::decode::type_name(&item)
-                            ),
-                        ))
-                    }
-                })
-                .collect()
-        };
-    objects_at(doc, "", &["clock"])?;
-    let mut customers = each(items(doc, "customers"), "customers")?;
-    for (ppath, partner) in each(items(doc, "partners"), "partners")? {
-        customers.extend(each(
-            items(&partner, "customers"),
-            &format!("{ppath}.customers"),
-        )?);
-    }
-    for (cpath, customer) in customers {
-        each(items(&customer, "policies"), &format!("{cpath}.policies"))?;
-        for (bpath, batch) in each(items(&customer, "batches"), &format!("{cpath}.batches"))? {
-            for (dpath, device) in each(items(&batch, "devices"), &format!("{bpath}.devices"))? {
-                objects_at(&device, &dpath, &["scheduledPolicy"])?;
-            }
-        }
-        for (jpath, job) in each(items(&customer, "jobs"), &format!("{cpath}.jobs"))? {
-            each(items(&job, "entries"), &format!("{jpath}.entries"))?;
-        }
-    }
-    Ok(())
-}
-
-/// Reads a whole number that JSON may spell with a zero fraction (`531.0`), as JSON Schema's
-/// `integer` allows.
-fn whole<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<u64>,
-{
-    use serde::Deserialize as _;
-    let Some(n) = Option::<serde_json::Number>::deserialize(deserializer)? else {
-        return Ok(None);
-    };
-    let value = n.as_u64().or_else(|| {
-        n.as_f64()
-            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
-            .map(|f| f as u64)
-    });
-    value
-        .and_then(|v| T::try_from(v).ok())
-        .map(Some)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!("expected a whole number in range, got {n}"))
-        })
+    json_bytes(StatusCode::OK, openapi::JSON)
 }
 
 /// Reads a control-plane JSON body with serde, naming the failing field on error.
 fn from_json<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, super::error::ApiError> {
-    // serde would also read a struct from an array of its fields; the control plane takes objects.
-    if !value.is_object() {
-        return Err(super::error::ApiError::invalid_input(
-            "",
-            &format!(
-                "the body must be a JSON object, got {}.",
-                super::decode::type_name(&value)
-            ),
-        ));
-    }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let message = e.inner().to_string();
-        let mut path = e.path().to_string();
-        // serde names an unknown key as its own path; the message names it already, so point at
-        // the object that holds it.
-        if message.starts_with("unknown field") {
-            path = path
-                .rsplit_once('.')
-                .map_or_else(String::new, |(parent, _)| parent.to_owned());
-        }
-        let field = if path == "." { "" } else { path.as_str() };
-        super::error::ApiError::invalid_input(field, &format!("{message}."))
-    })
+    crate::json::from_value(value, "the body").map_err(Into::into)
 }

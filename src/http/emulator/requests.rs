@@ -7,11 +7,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
+use crate::app::AppState;
 use crate::domain::fault::Glob;
 use crate::domain::ids::{CustomerId, TenantId};
-use crate::http::AppState;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::{json_response, no_content};
+use crate::http::respond::json_response;
+use crate::http::wire::no_content;
 use crate::store::{JournalEntry, JournalFilter};
 
 #[derive(Serialize)]

@@ -2,17 +2,16 @@
 
 use std::collections::HashMap;
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{from_json, seed_shape};
+use crate::app::AppState;
 use crate::domain::ids::{CustomerId, TenantId};
-use crate::http::AppState;
-use crate::http::body::read_json;
 use crate::http::error::{ApiError, Result};
-use crate::http::wire::{json_response, no_content};
+use crate::http::extract::JsonBody;
+use crate::http::respond::json_response;
+use crate::http::wire::no_content;
 use crate::store::Document;
 
 /// `POST /_emulator/reset[?customer=<guid>][&partnerTenant=<guid>]`: clears everything
@@ -61,23 +60,14 @@ pub async fn reset(
 /// A seed document's JSON as a [`Document`] (shape and types; the entries are checked when it is
 /// imported).
 pub(crate) fn decode_seed(json: serde_json::Value) -> Result<Document> {
-    seed_shape(&json)?;
-    from_json(json)
+    Ok(crate::store::document::from_json(json)?)
 }
 
 /// `POST /_emulator/seed`: loads a seed document atomically. 200 with what was added; 400 naming
 /// the offending entry, with nothing applied.
-pub async fn seed(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response> {
-    let json = read_json(&headers, body, state.config.max_body).await?;
+pub async fn seed(State(state): State<AppState>, JsonBody(json): JsonBody) -> Result<Response> {
     let doc = decode_seed(json)?;
-    let summary = state
-        .store
-        .import(&doc, state.clock.now())
-        .map_err(|e| ApiError::invalid_input(&e.path, &e.problem))?;
+    let summary = state.store.import(&doc, state.clock.now())?;
     Ok(json_response(StatusCode::OK, &summary))
 }
 

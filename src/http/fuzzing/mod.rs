@@ -1,6 +1,6 @@
 //! `&[u8]` entry points into the request decoders, for the fuzz targets in `fuzz/` and the property
-//! tests: each one takes what arrives on the wire and runs the code a handler runs on it. Hidden
-//! from the docs and not a stable API.
+//! tests: each one takes what arrives on the wire and runs the code a handler runs on it. Built
+//! only for tests and `--cfg fuzzing` (see `fuzz/README.md`); not a stable API.
 
 use std::future::Future;
 use std::pin::pin;
@@ -168,7 +168,11 @@ mod tests {
 
     #[test]
     fn each_entry_point_accepts_a_valid_body_and_rejects_garbage_in_the_envelope() {
-        let valid: [(Decoder, &str); 6] = [
+        let valid: [(Decoder, &str); 7] = [
+            (
+                seed_document,
+                r#"{"customers": [{"id": "c7f3c849-129f-4b85-a96d-4f8e88b315a3", "batches": [{"id": "B", "devices": [{"productKey": "P"}]}]}]}"#,
+            ),
             (
                 device_batch_creation_request,
                 r#"{"batchId": "B", "devices": [{"productKey": "P"}]}"#,
@@ -190,8 +194,10 @@ mod tests {
         ];
         for (decoder, body) in valid {
             assert_eq!(decoder(body.as_bytes()), Ok(()), "{body}");
+            check(decoder(body.as_bytes()));
             let e = decoder(b"{").unwrap_err();
             assert_eq!(envelope_problem(e), None);
+            check(decoder(b"{"));
         }
     }
 

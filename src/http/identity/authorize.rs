@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::token::Flavor;
 use super::{EntraError, Form, Judge, opaque, read_form};
-use crate::http::AppState;
-use crate::http::wire::json_response;
+use crate::app::AppState;
+use crate::http::respond::json_response;
 use crate::identity::directory::TenantPath;
 use crate::store::{AuthCode, DeviceCode, UserGrant};
 

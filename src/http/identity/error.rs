@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::timestamp::Timestamp;
-use crate::http::wire::json_response;
+use crate::http::respond::json_response;
 
 /// An OAuth error as Entra answers it: `error`, an `AADSTS` code and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::token::lifetime_secs;
 use super::{FORM_LIMIT, Form, epoch_seconds};
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::http::body::read_limited;
 use crate::http::error::ApiError;
-use crate::http::wire::json_response;
+use crate::http::respond::json_response;
 use crate::identity::PARTNER_CENTER;
 use crate::identity::tokens::{reissue, sign, verify_for};
 

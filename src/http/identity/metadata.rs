@@ -8,8 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{EntraError, Form, Judge, base_url, signing_key};
-use crate::http::AppState;
-use crate::http::wire::json_response;
+use crate::app::AppState;
+use crate::http::respond::json_response;
 use crate::identity::directory::TenantPath;
 use crate::identity::tokens::v1_issuer;
 

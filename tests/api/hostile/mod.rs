@@ -91,7 +91,7 @@ async fn all_devices(app: &TestApp, customer: &str, batch: &str) -> Value {
         if let Some(t) = &token {
             request = request.header("MS-ContinuationToken", t);
         }
-        let page: Value = request.send_checked().await.json().await.expect("JSON");
+        let page: Value = request.send_checked().await.json().expect("JSON");
         token = page["continuationToken"].as_str().map(str::to_owned);
         pages.push(page);
         if token.is_none() {

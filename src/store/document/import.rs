@@ -1,0 +1,286 @@
+//! Importing a document: every entry checked against the state (and the document itself)
+//! before any of it is applied, under the same locks, so an import is all or nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::SeedError;
+use super::entries::{Planned, PlannedDevice, fail, guid, job, time_at};
+use super::schema::{CustomerDoc, Document, PartnerDoc, SeedSummary, VERSION};
+use crate::domain::device::Identity;
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TenantId, TrackingId};
+use crate::domain::job::{Job, Outcome};
+use crate::domain::policy::Policy;
+use crate::domain::timestamp::Timestamp;
+use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, State, Store};
+
+/// A device's raw upload times and what they parsed to.
+pub(super) type LastTimes = (Option<String>, Option<String>, (Timestamp, Timestamp));
+
+/// A set of random ids or digests (see `IdHasher`).
+type IdSet<T> = HashSet<T, std::hash::BuildHasherDefault<crate::store::IdHasher>>;
+
+/// The place of an entry in a list, `{base}.{list}[{index}]`, formatted only when an error
+/// names it: a million devices should not cost a million strings.
+pub(super) struct At<'a>(&'a str, &'static str, usize);
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}[{}]", self.0, self.1, self.2)
+    }
+}
+
+/// Everything one customer's entry adds, checked and ready to apply.
+struct CustomerPlan {
+    id: CustomerId,
+    policies: Vec<Policy>,
+    batches: Vec<(Batch, Vec<PlannedDevice>)>,
+    foreign: Vec<ForeignDevice>,
+    jobs: Vec<Job>,
+}
+
+/// Checks a document against the state; nothing is changed.
+pub(super) struct Planner<'a> {
+    pub(super) state: &'a State,
+    pub(super) now: Timestamp,
+    pub(super) identities: IdSet<Identity>,
+    customers: HashSet<CustomerId>,
+    /// The last (uploadedDate, listedFrom) parsed, and their times.
+    pub(super) last_times: Option<LastTimes>,
+}
+
+impl Planner<'_> {
+    fn customer(&mut self, doc: &CustomerDoc, path: &str) -> Result<CustomerPlan, SeedError> {
+        let id: CustomerId = guid(&doc.id, || format!("{path}.id"))?;
+        if !self.customers.insert(id) {
+            return fail(path, format!("customer `{id}` appears more than once."));
+        }
+        let existing = self.state.customers.get(&id);
+        let mut policies = Vec::new();
+        let mut policy_ids: HashSet<PolicyId> = existing
+            .map(|c| c.policies.keys().copied().collect())
+            .unwrap_or_default();
+        for (j, p) in doc.policies.iter().enumerate() {
+            let policy = self.policy(p, &format!("{path}.policies[{j}]"))?;
+            if !policy_ids.insert(policy.id) {
+                return fail(
+                    format!("{path}.policies[{j}].id"),
+                    format!("policy `{}` already exists.", policy.id),
+                );
+            }
+            policies.push(policy);
+        }
+        let mut batch_keys: HashSet<BatchKey> = existing
+            .map(|c| c.batch_index.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut device_ids: IdSet<DeviceId> = existing
+            .map(|c| c.device_index.keys().copied().collect())
+            .unwrap_or_default();
+        let (mut batches, mut foreign) = (Vec::new(), Vec::new());
+        for (k, b) in doc.batches.iter().enumerate() {
+            let bpath = format!("{path}.batches[{k}]");
+            let batch_id =
+                BatchId::parse(&b.id).or_else(|p| fail(format!("{bpath}.id"), format!("{p}.")))?;
+            if !batch_keys.insert(batch_id.key().clone()) {
+                return fail(
+                    format!("{bpath}.id"),
+                    format!("batch `{}` already exists for this customer.", b.id),
+                );
+            }
+            let created_at = time_at(b.creation_date.as_deref(), self.now, || {
+                format!("{bpath}.creationDate")
+            })?;
+            let batch = Batch {
+                id: batch_id,
+                created_at,
+                devices: Vec::new(),
+            };
+            let mut records = Vec::new();
+            for (m, d) in b.devices.iter().enumerate() {
+                let dpath = At(&bpath, "devices", m);
+                match self.device(id, d, &dpath, batch.id.key(), &policy_ids)? {
+                    Planned::Registered(record) => {
+                        if !device_ids.insert(record.id) {
+                            return fail(
+                                format!("{dpath}.id"),
+                                format!("device `{}` already exists.", record.id),
+                            );
+                        }
+
+                        records.push(*record);
+                    }
+                    Planned::Foreign(f) => foreign.push(*f),
+                }
+            }
+            batches.push((batch, records));
+        }
+        let mut job_ids: HashSet<TrackingId> = existing
+            .map(|c| c.jobs.keys().copied().collect())
+            .unwrap_or_default();
+        let mut jobs = Vec::new();
+        for (n, j) in doc.jobs.iter().enumerate() {
+            let job = job(j, &format!("{path}.jobs[{n}]"))?;
+            if !job_ids.insert(job.id) {
+                return fail(
+                    format!("{path}.jobs[{n}].id"),
+                    format!("job `{}` already exists.", job.id),
+                );
+            }
+            jobs.push(job);
+        }
+        Ok(CustomerPlan {
+            id,
+            policies,
+            batches,
+            foreign,
+            jobs,
+        })
+    }
+}
+
+/// One registry's customers, checked against it and ready to apply.
+type Plans = Vec<CustomerPlan>;
+
+/// Checks customers against one registry's state; nothing is changed.
+fn plan(
+    state: &State,
+    customers: &[CustomerDoc],
+    base: &str,
+    now: Timestamp,
+) -> Result<Plans, SeedError> {
+    let mut planner = Planner {
+        state,
+        now,
+        identities: IdSet::default(),
+        customers: HashSet::new(),
+        last_times: None,
+    };
+    customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| planner.customer(c, &format!("{base}customers[{i}]")))
+        .collect()
+}
+
+/// Applies checked plans to the registry they were checked against.
+fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
+    summary.customers += plans.len();
+    for plan in plans {
+        let State {
+            customers,
+            identities,
+            ..
+        } = &mut *state;
+        let cust = customers.entry(plan.id).or_default();
+        summary.policies += plan.policies.len();
+        for p in plan.policies {
+            cust.policy_order.push(p.id);
+            cust.policies.insert(p.id, p);
+        }
+        summary.batches += plan.batches.len();
+        let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
+        cust.reserve_devices(incoming);
+        identities.reserve(incoming + plan.foreign.len());
+        for (batch, records) in plan.batches {
+            summary.devices += records.len();
+            let slot = cust.batches.len() as u32;
+            cust.batch_index.insert(batch.id.key().clone(), slot);
+            cust.batches.push(batch);
+            for r in records {
+                identities.insert(r.identity, plan.id);
+                let group = cust.add_group(r.group);
+                cust.insert_device(DeviceRecord {
+                    id: r.id,
+                    identity: r.identity,
+                    hashed: r.hashed,
+                    text: r.text,
+                    batch: slot,
+                    group,
+                    assignment: r.assignment,
+                });
+            }
+        }
+        summary.devices += plan.foreign.len();
+        for f in plan.foreign {
+            identities.insert(f.identity, f.tenant);
+            cust.foreign.push(f);
+        }
+        for j in plan.jobs {
+            cust.jobs.insert(j.id, Arc::new(share_texts(cust, j)));
+        }
+    }
+}
+
+impl Store {
+    /// Adds a document's customers, policies, batches, devices and jobs, all or nothing: the
+    /// top-level customers to this registry, each `partners` entry to that partner's.
+    pub fn import(&self, doc: &Document, now: Timestamp) -> Result<SeedSummary, SeedError> {
+        if let Some(v) = doc.version
+            && v != VERSION
+        {
+            return fail(
+                "version",
+                format!("{v} is not supported; this emulator reads version {VERSION}."),
+            );
+        }
+        // Partner registries are locked in tenant order, so two imports cannot deadlock.
+        let mut partners: Vec<(TenantId, usize, &PartnerDoc)> = Vec::new();
+        for (i, p) in doc.partners.iter().enumerate() {
+            let tenant: TenantId = guid(&p.tenant_id, || format!("partners[{i}].tenantId"))?;
+            if partners.iter().any(|(t, _, _)| *t == tenant) {
+                return fail(
+                    format!("partners[{i}]"),
+                    format!("partner tenant `{tenant}` appears more than once."),
+                );
+            }
+            partners.push((tenant, i, p));
+        }
+        partners.sort_by_key(|(t, _, _)| *t);
+        let mut state = self.write();
+        // The directory is the emulator's, not a partner's: it lives in the root registry.
+        let identity = doc
+            .identity
+            .as_ref()
+            .map(|i| crate::store::identity::plan(&state.identity, i))
+            .transpose()?;
+        let own = plan(&state, &doc.customers, "", now)?;
+        let stores: Vec<Arc<Store>> = partners
+            .iter()
+            .filter(|(_, _, p)| !p.customers.is_empty())
+            .map(|(t, _, _)| self.partner(*t))
+            .collect();
+        let mut guards: Vec<_> = stores.iter().map(|s| s.write()).collect();
+        let mut theirs = Vec::with_capacity(guards.len());
+        for ((_, i, p), guard) in partners
+            .iter()
+            .filter(|(_, _, p)| !p.customers.is_empty())
+            .zip(&guards)
+        {
+            theirs.push(plan(guard, &p.customers, &format!("partners[{i}]."), now)?);
+        }
+        let mut summary = SeedSummary::default();
+        apply(&mut state, own, &mut summary);
+        for (guard, plans) in guards.iter_mut().zip(theirs) {
+            apply(guard, plans, &mut summary);
+        }
+        if let Some(identity) = identity {
+            state.identity.apply(identity);
+        }
+        Ok(summary)
+    }
+}
+
+/// Gives a job's lines a registered device's own text (shared, as after an upload) when it
+/// still matches the line's.
+fn share_texts(c: &Customer, mut job: Job) -> Job {
+    for e in &mut job.entries {
+        if let Outcome::Succeeded(id) = e.outcome
+            && let Some((_, device)) = c.device_by_id(id)
+            && device.text.serial_number() == e.text.serial_number()
+            && device.text.product_key() == e.text.product_key()
+        {
+            e.text = device.text.clone();
+        }
+    }
+    job
+}
