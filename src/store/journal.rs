@@ -1,6 +1,7 @@
 //! The request journal: the last N Partner Center requests, newest last.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -56,7 +57,8 @@ pub struct JournalFilter {
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    entries: VecDeque<JournalEntry>,
+    /// Shared so that a reader copies pointers under the lock and filters after it.
+    entries: VecDeque<Arc<JournalEntry>>,
     /// Moves on every change, so a reader can tell "nothing new" without reading entries.
     version: u64,
 }
@@ -78,25 +80,17 @@ impl Journal {
         while self.entries.len() >= self.capacity {
             self.entries.pop_front();
         }
-        self.entries.push_back(entry);
+        self.entries.push_back(Arc::new(entry));
     }
 
+    /// The entries as they are now, oldest first.
+    pub fn snapshot(&self) -> Vec<Arc<JournalEntry>> {
+        self.entries.iter().cloned().collect()
+    }
+
+    #[cfg(test)]
     pub fn query(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
-        let matching: Vec<&JournalEntry> = self
-            .entries
-            .iter()
-            .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
-            .filter(|e| filter.partner.is_none_or(|p| e.partner == Some(p)))
-            .filter(|e| {
-                filter
-                    .method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
-            })
-            .filter(|e| filter.path.as_ref().is_none_or(|g| g.matches(&e.path)))
-            .collect();
-        let skip = filter.limit.map_or(0, |n| matching.len().saturating_sub(n));
-        matching.into_iter().skip(skip).cloned().collect()
+        query(&self.snapshot(), filter)
     }
 
     pub fn clear(&mut self) {
@@ -122,6 +116,28 @@ impl Journal {
                 && partner.is_none_or(|p| e.partner == Some(p)))
         });
     }
+}
+
+/// The entries that match, newest last.
+pub fn query(entries: &[Arc<JournalEntry>], filter: &JournalFilter) -> Vec<JournalEntry> {
+    let matching: Vec<&Arc<JournalEntry>> = entries
+        .iter()
+        .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
+        .filter(|e| filter.partner.is_none_or(|p| e.partner == Some(p)))
+        .filter(|e| {
+            filter
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
+        })
+        .filter(|e| filter.path.as_ref().is_none_or(|g| g.matches(&e.path)))
+        .collect();
+    let skip = filter.limit.map_or(0, |n| matching.len().saturating_sub(n));
+    matching
+        .into_iter()
+        .skip(skip)
+        .map(|e| JournalEntry::clone(e))
+        .collect()
 }
 
 #[cfg(test)]

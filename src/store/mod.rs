@@ -413,7 +413,10 @@ impl Store {
         customer: Option<CustomerId>,
         now: Timestamp,
     ) -> Option<(Uuid, Effect)> {
-        lock(&self.faults).fire(method, path, customer, now)
+        // Matching grows with the client's path; only the counting needs the lock.
+        let rules = lock(&self.faults).matchers();
+        let matched = faults::matching(&rules, method, path, customer, now);
+        lock(&self.faults).fire_matched(&matched)
     }
 
     pub fn record_request(&self, entry: JournalEntry) {
@@ -421,7 +424,9 @@ impl Store {
     }
 
     pub fn requests(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
-        lock(&self.journal).query(filter)
+        // Filtering grows with the client's `path` pattern: done on a snapshot, after the lock.
+        let entries = lock(&self.journal).snapshot();
+        journal::query(&entries, filter)
     }
 
     pub fn clear_requests(&self) {
