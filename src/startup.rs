@@ -40,7 +40,11 @@ pub fn build_with_tls(mut config: Config) -> Result<(AppState, Option<Tls>), Str
 
 fn build_state(config: Config) -> Result<AppState, String> {
     let restored = match &config.state_file {
-        Some(path) => persist::load(path)?,
+        Some(path) => {
+            let restored = persist::load(path)?;
+            persist::prepare(path)?;
+            restored
+        }
         None => None,
     };
     let clock = match config.clock {
@@ -185,6 +189,8 @@ pub async fn run(
         None => Ok(()),
     };
     if let Some(task) = persisting {
+        // A save the task started keeps running on its blocking thread; the final save below
+        // waits for its turn.
         task.abort();
     }
     if let Some(path) = &config.state_file {

@@ -70,6 +70,8 @@ pub struct Shared {
     pub keys: crate::identity::keys::KeyStore,
     /// The dashboard summary's last `ETag` and what it was computed from.
     pub dashboard: emulator::dashboard::SummaryCache,
+    /// Whether `--state-file` is being written, and whose turn it is to write it.
+    pub persistence: crate::persist::Persistence,
 }
 
 impl std::ops::Deref for AppState {
@@ -100,6 +102,7 @@ impl AppState {
             ca_pem: std::sync::OnceLock::new(),
             keys,
             dashboard: emulator::dashboard::SummaryCache::default(),
+            persistence: crate::persist::Persistence::default(),
         }))
     }
 }

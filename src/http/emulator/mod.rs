@@ -57,8 +57,18 @@ struct Health {
     version: &'static str,
 }
 
-/// `GET /_emulator/health`: 200 `{"status":"ok","version":"<crate version>"}` once serving.
-async fn health() -> Response {
+/// `GET /_emulator/health`: 200 `{"status":"ok","version":"<crate version>"}` once serving;
+/// 503 in the envelope, with the reason, while `--state-file` cannot be written (so a container
+/// is marked unhealthy instead of acknowledging writes it will lose).
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    if let Some(reason) = state.persistence.failure() {
+        return super::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            super::error::code::UNEXPECTED,
+            format!("Persistence failing: {reason}. Writes are not being saved."),
+        )
+        .into_response();
+    }
     json_response(
         StatusCode::OK,
         &Health {

@@ -1,0 +1,80 @@
+//! Persistence failures are loud: an unwritable state directory refuses start-up, and a failing
+//! save at run time turns `/_emulator/health` to 503 with the reason until a save succeeds.
+
+use std::time::{Duration, Instant};
+
+use partner_center_emulator::{Config, persist, startup};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[test]
+fn a_state_file_whose_directory_cannot_be_written_refuses_start_up() {
+    // A directory that is not there: unwritable even for root, unlike a chmod.
+    let dir = std::env::temp_dir().join(format!("pce-unwritable-{}", uuid::Uuid::new_v4()));
+    let mut config = Config::for_tests();
+    config.state_file = Some(dir.join("state.json"));
+    let err = startup::build(config).unwrap_err();
+    assert!(
+        err.contains("cannot write in the directory of --state-file")
+            && err.contains("refusing to start"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+}
+
+/// Polls health (real time: saves run on a real interval) until it answers `status`.
+async fn health_becomes(app: &TestApp, status: StatusCode) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.control(Method::GET, "/_emulator/health", None).await;
+        if response.status() == status {
+            return response.json().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "health never answered {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds() {
+    let dir = std::env::temp_dir().join(format!("pce-failing-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_millis(10),
+    ));
+    let app = spawn_state(state).await;
+    health_becomes(&app, StatusCode::OK).await;
+    // The directory vanishes under the emulator (as a full disk or a read-only remount would
+    // fail its writes).
+    std::fs::remove_dir_all(&dir).unwrap();
+    app.create_batch(CUSTOMER, "b1", json!([pk("PK1")])).await;
+    let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("Persistence failing: cannot write state file")
+            && description.contains("state.json"),
+        "{body}"
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    health_becomes(&app, StatusCode::OK).await;
+    assert!(std::fs::read_to_string(&file).unwrap().contains("b1"));
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("state.json")],
+        "no temporary file left"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
