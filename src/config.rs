@@ -141,6 +141,12 @@ pub struct Config {
     #[arg(long, env = "PCE_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 
+    /// Require `Authorization: Bearer <token>` on every `/_emulator/*` route but `health` and
+    /// the dashboard page (`ui`). Without it, the control plane refuses cross-site browser
+    /// requests only.
+    #[arg(long, env = "PCE_CONTROL_TOKEN", value_parser = parse_token)]
+    pub control_token: Option<Secret>,
+
     /// How often, at most, changed state is written to `--state-file`.
     #[arg(long, env = "PCE_PERSIST_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub persist_interval: Duration,
@@ -162,6 +168,37 @@ pub struct Config {
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of [`Config::body_read_timeout`]: a `--max-body` upload at a modest 1 MB/s.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A value that must not be printed (a `Debug` of the configuration shows `***`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+fn parse_token(raw: &str) -> Result<Secret, String> {
+    let token = raw.trim();
+    // An empty token would look like a lock and open nothing: refuse it.
+    if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            "the control token must be non-empty, without spaces or control characters".into(),
+        );
+    }
+    Ok(Secret::new(token))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ClockMode {
@@ -256,6 +293,16 @@ mod tests {
         assert_eq!(c.token_lifetime, Duration::from_secs(3600));
         assert_eq!(c.device_code_approve_after, Duration::ZERO);
         assert!(c.tls_dir.is_none());
+        assert!(c.control_token.is_none());
+    }
+
+    #[test]
+    fn a_control_token_is_never_printed_and_never_empty() {
+        let c = Cli::parse_from(["pce", "--control-token", "s3cret"]).config;
+        assert_eq!(c.control_token.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(Cli::try_parse_from(["pce", "--control-token", ""]).is_err());
+        assert!(Cli::try_parse_from(["pce", "--control-token", "a b"]).is_err());
     }
 
     #[test]

@@ -80,6 +80,17 @@ impl ApiError {
         e
     }
 
+    /// 401 for a control-plane request without the `--control-token`.
+    pub fn control_unauthorized() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            code::TOKEN_MISSING,
+            "Control-plane token missing or wrong: this emulator was started with --control-token; send `Authorization: Bearer <that token>`.",
+        );
+        e.challenge = true;
+        e
+    }
+
     /// 401 for a bearer token `--auth jwt` refuses (foreign, expired, wrong audience).
     pub fn token_refused(why: &str) -> Self {
         let mut e = Self::new(

@@ -4,6 +4,7 @@
 mod auth;
 mod batch_status;
 mod body;
+mod control_auth;
 mod decode;
 mod device_batches;
 mod devices;
@@ -204,7 +205,9 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
     Router::new()
         .merge(partner_center)
-        .merge(emulator::router())
+        .merge(
+            emulator::router().route_layer(from_fn_with_state(state.clone(), control_auth::guard)),
+        )
         .merge(identity::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

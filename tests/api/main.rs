@@ -4,6 +4,7 @@ mod auth_jwt;
 mod batches;
 mod concurrency;
 mod contract;
+mod control_auth;
 mod control_clock;
 mod control_faults;
 mod control_state;
