@@ -22,6 +22,12 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read state file {}: {e}", path.display())),
     };
+    // Editors on Windows save JSON with a UTF-8 BOM; the request bodies accept one, and so does
+    // the file.
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .map(<[u8]>::to_vec)
+        .unwrap_or(bytes);
     let invalid = |e: String| {
         format!(
             "state file {} is not a valid state document ({e}); refusing to start rather than lose it. \
@@ -228,6 +234,8 @@ mod tests {
         prepare(&path).unwrap();
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
         assert!(load(&path).unwrap().is_some());
+        fs::write(&path, b"\xEF\xBB\xBF{\"version\":1,\"customers\":[]}").unwrap();
+        assert!(load(&path).unwrap().is_some(), "a BOM is accepted");
         fs::write(&path, b"{\"version\":2}").unwrap();
         assert!(load(&path).unwrap_err().contains("version 2"));
         fs::write(&path, b"garbage").unwrap();

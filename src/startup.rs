@@ -76,7 +76,8 @@ fn build_state(config: Config) -> Result<AppState, String> {
         (None, Some(path)) => {
             let bytes = fs::read(path)
                 .map_err(|e| format!("cannot read --seed {}: {e}", path.display()))?;
-            let doc: Document = serde_json::from_slice(&bytes)
+            let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            let doc: Document = serde_json::from_slice(bytes)
                 .map_err(|e| format!("--seed {} is not a seed document: {e}", path.display()))?;
             Some((doc, format!("--seed {}", path.display())))
         }

@@ -225,21 +225,20 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(
-                code = self.body.code,
-                "request failed: {}",
-                self.body.description
-            );
-        } else {
-            tracing::debug!(
-                code = self.body.code,
-                "request rejected: {}",
-                self.body.description
-            );
-        }
+impl ApiError {
+    /// The answer of a fault rule: logged as what it is (the emulator doing as told), not as a
+    /// failure at ERROR.
+    pub fn injected(self) -> Response {
+        tracing::info!(
+            code = self.body.code,
+            "fault injected: {} {:?}",
+            self.status.as_u16(),
+            self.body.description
+        );
+        self.render()
+    }
+
+    fn render(self) -> Response {
         let mut response = json_response(self.status, &self.body);
         if self.challenge {
             response
@@ -247,5 +246,26 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // Descriptions quote client input (a batch id may hold a decoded `%0A`): `{:?}` escapes
+        // it, so one request cannot forge log lines.
+        if self.status.is_server_error() {
+            tracing::error!(
+                code = self.body.code,
+                "request failed: {:?}",
+                self.body.description
+            );
+        } else {
+            tracing::debug!(
+                code = self.body.code,
+                "request rejected: {:?}",
+                self.body.description
+            );
+        }
+        self.render()
     }
 }

@@ -14,7 +14,34 @@ use super::body::read_limited;
 use super::error::{ApiError, code};
 use super::headers::MS_REQUEST_ID;
 use super::partner::Partner;
+use crate::domain::ids::CustomerId;
 use crate::store::{Claim, RecordedAnswer};
+
+/// A path segment with its `%XX` escapes decoded, as the router decodes it for the handler;
+/// `None` when the result is not UTF-8.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
 const REPLAYED: [&str; 2] = ["location", "content-type"];
@@ -37,6 +64,14 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         Ok(bytes) => bytes,
         Err(e) => return e.into_response(),
     };
+    // The customer the route names, parsed: `reset?customer=` forgets its records whatever
+    // spelling of the GUID the route used.
+    let customer = parts
+        .uri
+        .path()
+        .strip_prefix("/v1/customers/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|segment| CustomerId::parse(&percent_decoded(segment)?));
     // Batch ids and fixed segments are case-insensitive, so the key is too.
     let key = format!(
         "{} {} {}",
@@ -47,7 +82,7 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
     // Each partner tenant has its own records: the same MS-RequestId never replays across them.
     let partner = Partner::of(&parts.extensions).map(|t| state.store.partner(t));
     let idempotency = &partner.as_deref().unwrap_or(&state.store).idempotency;
-    match idempotency.claim(&key, xxh3_128(&bytes)) {
+    match idempotency.claim(&key, customer, xxh3_128(&bytes)) {
         Claim::Replay(answer) => replay(answer),
         Claim::Mismatch => ApiError::new(
             StatusCode::CONFLICT,

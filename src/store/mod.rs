@@ -385,8 +385,7 @@ impl Store {
             // Continuation tokens of the customer's old batches must not resume in new ones.
             state.epoch = rand_epoch();
         }
-        self.idempotency
-            .forget_matching(&format!("/v1/customers/{customer}/"));
+        self.idempotency.forget_customer(customer);
     }
 
     pub fn add_fault(&self, rule: FaultRule) -> FaultView {

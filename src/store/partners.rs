@@ -211,15 +211,15 @@ mod tests {
         let root = store();
         let (a, b) = (root.partner(tenant(1)), root.partner(tenant(2)));
         assert!(matches!(
-            a.idempotency.claim("POST /x r1", 1),
+            a.idempotency.claim("POST /x r1", None, 1),
             Claim::Proceed
         ));
         assert!(matches!(
-            b.idempotency.claim("POST /x r1", 2),
+            b.idempotency.claim("POST /x r1", None, 2),
             Claim::Proceed
         ));
         assert!(matches!(
-            root.idempotency.claim("POST /x r1", 3),
+            root.idempotency.claim("POST /x r1", None, 3),
             Claim::Proceed
         ));
     }

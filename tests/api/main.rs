@@ -22,6 +22,7 @@ mod partners;
 mod paths;
 mod persistence;
 mod policies;
+mod regressions;
 mod schema;
 mod seeds;
 mod tls;
