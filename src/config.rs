@@ -141,6 +141,13 @@ pub struct Config {
     #[arg(long, env = "PCE_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 
+    /// `interval`: changed state is written every `--persist-interval` (a SIGKILL loses the
+    /// writes of the last interval and the save under way); `sync`: a write is answered only
+    /// once a save that holds it is on disk (saves are shared by concurrent writes), and 503
+    /// while the state file cannot be written.
+    #[arg(long, env = "PCE_DURABILITY", value_enum, default_value_t = Durability::Interval)]
+    pub durability: Durability,
+
     /// Require `Authorization: Bearer <token>` on every `/_emulator/*` route but `health` and
     /// the dashboard page (`ui`). Without it, the control plane refuses cross-site browser
     /// requests only.
@@ -198,6 +205,12 @@ fn parse_token(raw: &str) -> Result<Secret, String> {
         );
     }
     Ok(Secret::new(token))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Durability {
+    Interval,
+    Sync,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -294,6 +307,7 @@ mod tests {
         assert_eq!(c.device_code_approve_after, Duration::ZERO);
         assert!(c.tls_dir.is_none());
         assert!(c.control_token.is_none());
+        assert_eq!(c.durability, Durability::Interval);
     }
 
     #[test]

@@ -69,8 +69,13 @@ pub fn load(path: &Path) -> Result<Option<Document>, String> {
 }
 
 /// Whether the state file is being written successfully, and the turn of whoever writes it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Persistence {
+    /// The store's change count that the file on disk holds (all changes up to it), and its
+    /// waiters (`--durability sync`).
+    saved: tokio::sync::watch::Sender<u64>,
+    /// Wakes the writer when a write waits for its save.
+    wanted: tokio::sync::Notify,
     /// Held for the whole of a save: a save still running when the final one starts (SIGTERM)
     /// once wrote the same temporary file, and lost the acknowledged writes of the later one.
     writing: Mutex<()>,
@@ -78,7 +83,36 @@ pub struct Persistence {
     failure: Mutex<Option<String>>,
 }
 
+impl Default for Persistence {
+    fn default() -> Self {
+        Self {
+            saved: tokio::sync::watch::Sender::new(0),
+            wanted: tokio::sync::Notify::new(),
+            writing: Mutex::default(),
+            failure: Mutex::default(),
+        }
+    }
+}
+
 impl Persistence {
+    /// Waits until the state file holds every change up to `changes` (`--durability sync`);
+    /// the reason when saving fails instead.
+    pub async fn saved_up_to(&self, changes: u64) -> Result<(), String> {
+        let mut saved = self.saved.subscribe();
+        loop {
+            if *saved.borrow_and_update() >= changes {
+                return Ok(());
+            }
+            if let Some(reason) = self.failure() {
+                return Err(reason);
+            }
+            self.wanted.notify_one();
+            if saved.changed().await.is_err() {
+                return Err("the state writer stopped".into());
+            }
+        }
+    }
+
     /// Why the state file cannot be written, while that is so.
     pub fn failure(&self) -> Option<String> {
         self.failure
@@ -180,25 +214,44 @@ pub fn prepare(path: &Path) -> Result<(), String> {
 
 /// Exports the state and writes it, waiting for a save already under way to finish first.
 pub fn save(state: &AppState, path: &Path) -> io::Result<()> {
-    let _turn = state
-        .persistence
+    let persistence = &state.persistence;
+    let _turn = persistence
         .writing
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
+    // Read before the export: every change counted so far is in it (a write counts its change
+    // while it holds the lock the export then waits for).
+    let changes = state.store.changes();
     let written = serde_json::to_vec(&state.export())
         .map_err(io::Error::other)
         .and_then(|bytes| write_atomic(path, &bytes));
-    state.persistence.record(path, &written);
+    persistence.record(path, &written);
+    match &written {
+        Ok(()) => {
+            persistence.saved.send_if_modified(|saved| {
+                let newer = changes > *saved;
+                *saved = (*saved).max(changes);
+                newer
+            });
+        }
+        // Waiters learn of the failure.
+        Err(_) => persistence.saved.send_modify(|_| {}),
+    }
     written
 }
 
-/// Writes the state whenever it changed, checking every `interval`, until the task is dropped.
+/// Writes the state whenever it changed, checking every `interval` and whenever a write waits
+/// for its save (`--durability sync`: the writes that arrive during one save share the next),
+/// until the task is dropped.
 pub async fn run(state: AppState, path: PathBuf, interval: Duration) {
     let mut written = state.store.changes();
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = state.persistence.wanted.notified() => {}
+        }
         let changes = state.store.changes();
         // A failed save is retried even when nothing changed since.
         if changes == written && state.persistence.failure().is_none() {

@@ -130,6 +130,91 @@ async fn write_load(
     }
 }
 
+/// Runs `trials` kills (SIGKILL) under write load on one state file; for each, the ids of the
+/// writes acknowledged and lost, with how long before the kill each lost one was acknowledged.
+async fn sigkill_trials(kind: &str, args: &[&str], trials: usize) -> Vec<(usize, Vec<Duration>)> {
+    let dir = trial_dir(kind);
+    let file = dir.join("state.json");
+    let mut rng = fastrand::Rng::with_seed(13);
+    let mut results = Vec::new();
+    for trial in 0..trials {
+        let binary = Binary::start(&file, args);
+        let acknowledged = Arc::new(Mutex::new(Vec::new()));
+        let load = tokio::spawn(write_load(
+            binary.address.clone(),
+            trial,
+            3,
+            acknowledged.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(rng.u64(50..250))).await;
+        binary.signal("-KILL");
+        let killed = std::time::Instant::now();
+        load.await.expect("the load ends when the server dies");
+        tokio::task::spawn_blocking(move || binary.wait())
+            .await
+            .unwrap();
+        let restarted = Binary::start(&file, args);
+        let restored = restarted.job_ids().await;
+        let acknowledged = acknowledged.lock().unwrap().clone();
+        let lost = acknowledged
+            .iter()
+            .filter(|(_, id)| !restored.contains(id))
+            .map(|(at, _)| killed.saturating_duration_since(*at))
+            .collect();
+        results.push((acknowledged.len(), lost));
+        restarted.signal("-TERM");
+        tokio::task::spawn_blocking(move || restarted.wait())
+            .await
+            .unwrap();
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+    results
+}
+
+/// `--durability sync`: an answer is sent only once its write is on disk, so a SIGKILL at any
+/// moment loses nothing acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_durability_sync_loses_no_acknowledged_write() {
+    let results = sigkill_trials("sync", &["--durability", "sync"], 20).await;
+    let acknowledged: usize = results.iter().map(|(n, _)| n).sum();
+    let lost: Vec<_> = results.iter().filter(|(_, l)| !l.is_empty()).collect();
+    assert!(
+        acknowledged > 20,
+        "the trials wrote something: {acknowledged}"
+    );
+    eprintln!(
+        "sync: 20 SIGKILL trials, {acknowledged} writes acknowledged, {} trials lost any",
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
+}
+
+/// `--durability interval`: a SIGKILL loses at most the writes of the last
+/// `--persist-interval` (plus the save under way, small at this size).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_durability_interval_loses_only_the_last_interval() {
+    let results = sigkill_trials("interval", &["--persist-interval", "100ms"], 20).await;
+    let acknowledged: usize = results.iter().map(|(n, _)| n).sum();
+    assert!(
+        acknowledged > 20,
+        "the trials wrote something: {acknowledged}"
+    );
+    let lost: usize = results.iter().map(|(_, l)| l.len()).sum();
+    let oldest = results.iter().flat_map(|(_, l)| l).max();
+    eprintln!(
+        "interval: 20 SIGKILL trials, {acknowledged} writes acknowledged, {lost} lost, the oldest lost acknowledged {oldest:?} before the kill"
+    );
+    // The interval, plus a generous allowance for one save on a busy machine.
+    let bound = Duration::from_millis(100 + 900);
+    for (trial, (_, lost)) in results.iter().enumerate() {
+        let oldest = lost.iter().max();
+        assert!(
+            oldest.is_none_or(|d| *d <= bound),
+            "trial {trial}: a write acknowledged {oldest:?} before the kill was lost"
+        );
+    }
+}
+
 /// A graceful stop never loses an acknowledged write, and exits 0: a save under way when the
 /// signal came once raced the final save and lost the later writes, or failed it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,6 +258,7 @@ async fn sigterm_at_random_moments_loses_no_acknowledged_write() {
             .unwrap();
     }
     assert!(total > 20, "the trials wrote something: {total}");
+    eprintln!("SIGTERM: 20 trials, {total} writes acknowledged, none lost, every exit 0");
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

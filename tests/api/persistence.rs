@@ -78,3 +78,55 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_fail() {
+    let dir = std::env::temp_dir().join(format!("pce-sync-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    // Saves come when writes wait for them, not on this (long) interval.
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    app.create_batch(CUSTOMER, "durable", json!([pk("PK1")]))
+        .await;
+    assert!(
+        std::fs::read_to_string(&file).unwrap().contains("durable"),
+        "on disk when answered"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let path = format!("/v1/customers/{CUSTOMER}/deviceBatches");
+    let failed = app
+        .post_json(&path, &json!({"batchId": "lost", "devices": [pk("PK2")]}))
+        .await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = failed.json().await.unwrap();
+    assert_eq!(body["code"], 800003);
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("--durability sync"),
+        "{body}"
+    );
+    health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    // While saves fail, a write is refused before it is applied.
+    let refused = app
+        .post_json(
+            &path,
+            &json!({"batchId": "refused", "devices": [pk("PK3")]}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let batches = app.get_json(&path).await;
+    assert!(!batches.to_string().contains("refused"), "{batches}");
+    // Saves are retried every --persist-interval; one that succeeds turns health back to 200
+    // (shown for the interval writer above).
+}
