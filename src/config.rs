@@ -168,7 +168,17 @@ pub struct Config {
     /// flag: fixed for users, shortened by tests.
     #[arg(skip = BODY_READ_TIMEOUT)]
     pub body_read_timeout: Duration,
+
+    /// How long a write to a connection may wait for the peer to read (a client that requests
+    /// `/_emulator/state` and never reads it); then the connection is closed. Not a flag:
+    /// fixed for users, shortened by tests.
+    #[arg(skip = WRITE_TIMEOUT)]
+    pub write_timeout: Duration,
 }
+
+// EMULATOR: Partner Center documents no write timeout; this one frees clients that stop reading.
+/// Default of [`Config::write_timeout`].
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 // EMULATOR: Partner Center documents no timeouts; these close stalled (slowloris) clients.
 /// Default of [`Config::header_read_timeout`].
@@ -301,6 +311,7 @@ mod tests {
         assert_eq!(c.persist_interval, Duration::from_secs(1));
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());
         assert_eq!(c.identity, IdentityMode::Permissive);
         assert_eq!(c.token_lifetime, Duration::from_secs(3600));

@@ -28,6 +28,7 @@ mod policies;
 mod server;
 pub mod transport;
 mod wire;
+mod write_timeout;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct Shared {
     pub dashboard: emulator::dashboard::SummaryCache,
     /// Whether `--state-file` is being written, and whose turn it is to write it.
     pub persistence: crate::persist::Persistence,
+    /// The document exports still streaming share.
+    pub export_cache: emulator::export::ExportCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +108,7 @@ impl AppState {
             keys,
             dashboard: emulator::dashboard::SummaryCache::default(),
             persistence: crate::persist::Persistence::default(),
+            export_cache: emulator::export::ExportCache::default(),
         }))
     }
 }

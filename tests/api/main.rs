@@ -25,4 +25,5 @@ mod policies;
 mod regressions;
 mod schema;
 mod seeds;
+mod slow_reader;
 mod tls;

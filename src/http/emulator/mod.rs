@@ -3,6 +3,7 @@
 
 mod clock;
 pub(crate) mod dashboard;
+pub(crate) mod export;
 mod faults;
 mod requests;
 pub(crate) mod state;
@@ -43,7 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
             get(requests::list_requests).delete(requests::clear_requests),
         )
         .route("/_emulator/seed", post(state::seed))
-        .route("/_emulator/state", get(state::export_state))
+        .route("/_emulator/state", get(export::export_state))
         .route("/_emulator/ui", get(dashboard::page))
         .route("/_emulator/summary", get(dashboard::summary))
         .route("/_emulator/jobs", get(dashboard::list_jobs))

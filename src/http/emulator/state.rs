@@ -80,9 +80,3 @@ pub async fn seed(
         .map_err(|e| ApiError::invalid_input(&e.path, &e.problem))?;
     Ok(json_response(StatusCode::OK, &summary))
 }
-
-/// `GET /_emulator/state`: the whole state as a seed document (`version` 1).
-pub async fn export_state(State(state): State<AppState>) -> Response {
-    let doc = state.export();
-    json_response(StatusCode::OK, &doc)
-}
