@@ -131,6 +131,16 @@ pub struct Config {
     #[arg(long, env = "PCE_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
 
+    /// How much memory the journal's entries may take (oldest dropped first), whatever their
+    /// count (e.g. `64MiB`).
+    #[arg(long, env = "PCE_JOURNAL_MEMORY", default_value = "64MiB", value_parser = parse_size)]
+    pub journal_memory: u64,
+
+    /// How much memory the `MS-RequestId` replay records may take (oldest forgotten first),
+    /// beside the limit of 10,000 records (e.g. `64MiB`).
+    #[arg(long, env = "PCE_IDEMPOTENCY_MEMORY", default_value = "64MiB", value_parser = parse_size)]
+    pub idempotency_memory: u64,
+
     /// Seed document to load at start-up (as for POST /_emulator/seed); skipped when
     /// `--state-file` already holds state.
     #[arg(long, env = "PCE_SEED")]
@@ -308,6 +318,8 @@ mod tests {
         assert_eq!(c.clock, ClockMode::System);
         assert_eq!(c.fault_seed, 0);
         assert_eq!(c.journal_size, 1000);
+        assert_eq!(c.journal_memory, crate::store::JOURNAL_MEMORY);
+        assert_eq!(c.idempotency_memory, crate::store::IDEMPOTENCY_MEMORY);
         assert_eq!(c.persist_interval, Duration::from_secs(1));
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.body_read_timeout, Duration::from_secs(30));

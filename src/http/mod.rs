@@ -96,6 +96,8 @@ impl AppState {
             },
             strict_hardware_hash: config.strict_hardware_hash,
             journal_size: config.journal_size,
+            journal_memory: config.journal_memory,
+            idempotency_memory: config.idempotency_memory,
             fault_seed: config.fault_seed,
         });
         let keys = crate::identity::keys::KeyStore::new(config.tls_dir.clone());

@@ -43,10 +43,12 @@ use crate::domain::timestamp::Timestamp;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use faults::FaultView;
+pub use idempotency::DEFAULT_MEMORY as IDEMPOTENCY_MEMORY;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
 pub use identity::{
     AppDoc, AuthCode, DeviceCode, GRANT_LIMIT, IdentityDoc, TenantDoc, UserDoc, UserGrant,
 };
+pub use journal::DEFAULT_MEMORY as JOURNAL_MEMORY;
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use overview::{BatchSummary, CustomerSummary, DeviceRow, JobKind, JobSummary, Summary};
 pub use policies::{PolicyUpdate, PolicyView};
@@ -82,6 +84,10 @@ pub struct StoreOptions {
     pub timings: Timings,
     pub strict_hardware_hash: bool,
     pub journal_size: usize,
+    /// Bytes the journal's entries may take (`--journal-memory`).
+    pub journal_memory: u64,
+    /// Bytes the `MS-RequestId` records may take (`--idempotency-memory`).
+    pub idempotency_memory: u64,
     pub fault_seed: u64,
 }
 
@@ -299,9 +305,12 @@ impl Store {
         Self {
             state: Mutex::new(State::new()),
             changes: AtomicU64::new(0),
-            idempotency: IdempotencyCache::default(),
+            idempotency: IdempotencyCache::with_budget(options.idempotency_memory),
             faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
-            journal: Mutex::new(journal::Journal::new(options.journal_size)),
+            journal: Mutex::new(journal::Journal::new(
+                options.journal_size,
+                options.journal_memory,
+            )),
             partners: partners::Partners::new(options),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
@@ -461,6 +470,8 @@ pub(crate) mod tests {
             },
             strict_hardware_hash: false,
             journal_size: 10,
+            journal_memory: JOURNAL_MEMORY,
+            idempotency_memory: IDEMPOTENCY_MEMORY,
             fault_seed: 0,
         })
     }

