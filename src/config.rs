@@ -131,6 +131,11 @@ pub struct Config {
     #[arg(long, env = "PCE_JOURNAL_SIZE", default_value_t = 1000)]
     pub journal_size: usize,
 
+    /// How long a finished job stays readable (emulator clock) before it is forgotten, with
+    /// customers left empty; `off` keeps everything.
+    #[arg(long, env = "PCE_JOB_RETENTION", default_value = "24h", value_parser = parse_retention)]
+    pub job_retention: Retention,
+
     /// How much memory the journal's entries may take (oldest dropped first), whatever their
     /// count (e.g. `64MiB`).
     #[arg(long, env = "PCE_JOURNAL_MEMORY", default_value = "64MiB", value_parser = parse_size)]
@@ -265,6 +270,17 @@ impl Config {
     }
 }
 
+/// `--job-retention`: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention(pub Option<Duration>);
+
+fn parse_retention(raw: &str) -> Result<Retention, String> {
+    match raw.trim() {
+        "off" | "never" => Ok(Retention(None)),
+        _ => parse_duration(raw).map(|d| Retention(Some(d))),
+    }
+}
+
 fn parse_rfc3339(raw: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(raw)
         .ok_or_else(|| format!("`{raw}` is not an RFC 3339 time like 2026-11-21T10:00:00Z"))
@@ -331,6 +347,11 @@ mod tests {
         assert!(c.tls_dir.is_none());
         assert!(c.control_token.is_none());
         assert_eq!(c.durability, Durability::Interval);
+        assert_eq!(
+            c.job_retention,
+            Retention(Some(Duration::from_secs(24 * 3600)))
+        );
+        assert_eq!(parse_retention("off"), Ok(Retention(None)));
     }
 
     #[test]

@@ -164,6 +164,21 @@ pub async fn run(
         .state_file
         .clone()
         .map(|path| tokio::spawn(persist::run(state.clone(), path, config.persist_interval)));
+    // A system clock moves by itself: finished jobs past --job-retention are looked for every
+    // few seconds (a manual clock prunes when it is moved).
+    let pruning = config.job_retention.0.map(|retention| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                let s = state.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || s.store.prune(s.clock.now(), retention))
+                        .await;
+            }
+        })
+    });
     // One signal stops both listeners.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -189,6 +204,9 @@ pub async fn run(
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
         None => Ok(()),
     };
+    if let Some(task) = pruning {
+        task.abort();
+    }
     if let Some(task) = persisting {
         // A save the task started keeps running on its blocking thread; the final save below
         // waits for its turn.

@@ -24,6 +24,7 @@ mod journal;
 mod overview;
 mod partners;
 mod policies;
+mod retention;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -52,6 +53,7 @@ pub use journal::DEFAULT_MEMORY as JOURNAL_MEMORY;
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use overview::{BatchSummary, CustomerSummary, DeviceRow, JobKind, JobSummary, Summary};
 pub use policies::{PolicyUpdate, PolicyView};
+pub use retention::Pruned;
 pub use snapshot::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 
 /// A hasher for keys that are already uniformly random: server-minted GUIDs and 128-bit
