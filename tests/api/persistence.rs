@@ -130,3 +130,82 @@ async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_
     // Saves are retried every --persist-interval; one that succeeds turns health back to 200
     // (shown for the interval writer above).
 }
+
+/// Mounts a 1 MiB tmpfs, or says why it cannot (not root, no mount permission in a container).
+fn small_tmpfs() -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("pce-full-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .status();
+    match mounted {
+        Ok(status) if status.success() => Ok(dir),
+        other => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(format!("cannot mount a tmpfs ({other:?})"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
+    let dir = match small_tmpfs() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("skipped: the disk-full test needs a small tmpfs: {why}");
+            return;
+        }
+    };
+    // Unmounted however the test ends.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_millis(10),
+    ));
+    let app = spawn_state(state).await;
+    // About 2 MB of state on a 1 MiB disk.
+    let devices: Vec<Value> = (0..2_000)
+        .map(|n| json!({"serialNumber": format!("SN{n}"), "oemManufacturerName": "Contoso", "modelName": "M".repeat(1000)}))
+        .collect();
+    let seed =
+        json!({"customers": [{"id": CUSTOMER, "batches": [{"id": "big", "devices": devices}]}]});
+    let seeded = app
+        .control(Method::POST, "/_emulator/seed", Some(&seed))
+        .await;
+    assert_eq!(seeded.status(), StatusCode::OK);
+    let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{body}"
+    );
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "state.json")
+            .collect()
+    };
+    let reset = app.control(Method::POST, "/_emulator/reset", None).await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    health_becomes(&app, StatusCode::OK).await;
+    // Once a save succeeded nothing more is written; every failed save removed its temporary.
+    assert_eq!(names(&dir), Vec::<String>::new(), "no temporary file left");
+}
