@@ -14,6 +14,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -102,6 +103,39 @@ def job_ids(port):
     return {j["id"] for c in doc.get("customers", []) for j in c.get("jobs", [])}
 
 
+def rss_mib(proc):
+    """(VmRSS, VmHWM) of the process, in MiB."""
+    with open("/proc/%d/status" % proc.pid) as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
+
+
+def slow_readers(port, clients=10, wait=3):
+    """Opens `clients` connections that request /_emulator/state and never read."""
+    socks = []
+    for _ in range(clients):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /_emulator/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        socks.append(s)
+    time.sleep(wait)
+    return socks
+
+
+def glob_ms(port):
+    """A rule with ten `**` and one GET with 200 segments: the request that once froze the
+    server."""
+    status, _, _ = request(port, "POST", "/_emulator/faults",
+                           {"path": "/v1" + "/**" * 10 + "/zzz", "status": 503})
+    assert status == 201, status
+    began = time.monotonic()
+    request(port, "GET", "/v1" + "/a" * 200)
+    took = (time.monotonic() - began) * 1000
+    request(port, "DELETE", "/_emulator/faults")
+    return took
+
+
 def stop(proc):
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -116,6 +150,12 @@ def measure(devices, seconds, kills):
         state = os.path.join(tmp, "state.json")
         proc, port, _ = start(state, "--persist-interval", "1h")
         load_devices(port, devices)
+        out["glob_200_segments_ms"] = glob_ms(port)
+        out["rss_before_slow_readers_mib"] = rss_mib(proc)[0]
+        socks = slow_readers(port)
+        out["rss_with_10_slow_readers_mib"], out["hwm_with_10_slow_readers_mib"] = rss_mib(proc)
+        for sock in socks:
+            sock.close()
         # A SIGTERM's final save is one whole save.
         out["save_s"], code = stop(proc)
         assert code == 0, code
