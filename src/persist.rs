@@ -245,6 +245,13 @@ pub fn save(state: &AppState, path: &Path) -> io::Result<()> {
 /// until the task is dropped.
 pub async fn run(state: AppState, path: PathBuf, interval: Duration) {
     let mut written = state.store.changes();
+    if path.exists() {
+        // The state was restored from this file: it holds every change so far.
+        state.persistence.saved.send_replace(written);
+    } else {
+        // Nothing on disk yet (a `--seed` may have been applied): the first tick saves.
+        written = u64::MAX;
+    }
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

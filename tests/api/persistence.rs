@@ -209,3 +209,40 @@ async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
     // Once a save succeeded nothing more is written; every failed save removed its temporary.
     assert_eq!(names(&dir), Vec::<String>::new(), "no temporary file left");
 }
+
+#[tokio::test]
+async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_answered() {
+    // Once waited forever: the writer thought the restored state saved, the waiter did not.
+    let dir = std::env::temp_dir().join(format!("pce-sync-restored-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let doc = json!({"version": 1, "customers": [{"id": CUSTOMER, "batches": [{"id": "b", "devices": []}]}]});
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        let refused = app
+            .post_json(
+                &format!("/v1/customers/{CUSTOMER}/deviceBatches"),
+                &json!({"batchId": ""}),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let not_allowed = app.control(Method::POST, "/_emulator/requests", None).await;
+        assert_eq!(not_allowed.status(), StatusCode::METHOD_NOT_ALLOWED);
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "a write waited for a save that never came"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
