@@ -29,6 +29,8 @@ fn opts() -> StoreOptions {
         },
         strict_hardware_hash: false,
         journal_size: 1000,
+        journal_memory: partner_center_emulator::store::JOURNAL_MEMORY,
+        idempotency_memory: partner_center_emulator::store::IDEMPOTENCY_MEMORY,
         fault_seed: 0,
     }
 }

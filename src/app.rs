@@ -35,6 +35,10 @@ pub struct Shared {
     pub keys: crate::identity::keys::KeyStore,
     /// The dashboard summary's last `ETag` and what it was computed from.
     pub dashboard: crate::http::emulator::dashboard::SummaryCache,
+    /// Whether `--state-file` is being written, and whose turn it is to write it.
+    pub persistence: crate::persist::Persistence,
+    /// The document exports still streaming share.
+    pub export_cache: crate::http::emulator::export::ExportCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +58,8 @@ impl AppState {
             },
             strict_hardware_hash: config.strict_hardware_hash,
             journal_size: config.journal_size,
+            journal_memory: config.journal_memory,
+            idempotency_memory: config.idempotency_memory,
             fault_seed: config.fault_seed,
         });
         let keys = crate::identity::keys::KeyStore::new(config.tls_dir.clone());
@@ -65,6 +71,8 @@ impl AppState {
             ca_pem: std::sync::OnceLock::new(),
             keys,
             dashboard: Default::default(),
+            persistence: crate::persist::Persistence::default(),
+            export_cache: Default::default(),
         }))
     }
 }

@@ -27,6 +27,10 @@ pub enum ClockError {
     NotManual,
     #[error("the clock never moves backwards: {requested} is before the current time {now}")]
     Backwards { requested: String, now: String },
+    #[error(
+        "the clock cannot move past 9999-12-31T23:59:59Z, the end of the calendar: it is {now}"
+    )]
+    PastTheEnd { now: String },
 }
 
 impl Clock {
@@ -60,7 +64,11 @@ impl Clock {
             Mode::System => Err(ClockError::NotManual),
             Mode::Manual(now) => {
                 let mut now = now.lock().unwrap_or_else(PoisonError::into_inner);
-                *now = now.plus(by);
+                // Refused rather than saturated: a clock pinned at the calendar's end would
+                // leave jobs unable to move on, and say nothing.
+                *now = now
+                    .checked_plus(by)
+                    .ok_or_else(|| ClockError::PastTheEnd { now: now.rfc3339() })?;
                 Ok(*now)
             }
         }

@@ -266,7 +266,8 @@ fn rule_of(json: RuleJson, path: &str) -> Result<FaultRule, Invalid> {
         }),
     };
     Ok(FaultRule {
-        method: json.method,
+        // Stored as the method it matches: `"get "` once was accepted and never fired.
+        method: json.method.map(|m| m.trim().to_ascii_uppercase()),
         path: json.path.map(|p| Glob::new(&p)),
         customer,
         effect,

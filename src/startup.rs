@@ -40,7 +40,11 @@ pub fn build_with_tls(mut config: Config) -> Result<(AppState, Option<Tls>), Str
 
 fn build_state(config: Config) -> Result<AppState, String> {
     let restored = match &config.state_file {
-        Some(path) => persist::load(path)?,
+        Some(path) => {
+            let restored = persist::load(path)?;
+            persist::prepare(path)?;
+            restored
+        }
         None => None,
     };
     let clock = match config.clock {
@@ -159,6 +163,21 @@ pub async fn run(
         .state_file
         .clone()
         .map(|path| tokio::spawn(persist::run(state.clone(), path, config.persist_interval)));
+    // A system clock moves by itself: finished jobs past --job-retention are looked for every
+    // few seconds (a manual clock prunes when it is moved).
+    let pruning = config.job_retention.0.map(|retention| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                ticker.tick().await;
+                let s = state.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || s.store.prune(s.clock.now(), retention))
+                        .await;
+            }
+        })
+    });
     // One signal stops both listeners.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -184,7 +203,12 @@ pub async fn run(
             .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
         None => Ok(()),
     };
+    if let Some(task) = pruning {
+        task.abort();
+    }
     if let Some(task) = persisting {
+        // A save the task started keeps running on its blocking thread; the final save below
+        // waits for its turn.
         task.abort();
     }
     if let Some(path) = &config.state_file {

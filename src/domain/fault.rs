@@ -19,36 +19,97 @@ pub enum Effect {
 
 /// A path pattern over normalised Partner Center paths: `*` matches within one segment, `**`
 /// matches any number of segments. Letters match ignoring ASCII case.
+///
+/// Matching runs the pattern as a set of positions (an NFA) over the path's segments, so it
+/// costs at most path segments × pattern segments segment comparisons, whatever the number of
+/// `**`: a backtracking matcher was exponential in them, and ran under a lock every request
+/// takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob(String);
+pub struct Glob {
+    raw: String,
+    /// The pattern's segments; runs of `**` are collapsed to one, which matches the same paths.
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    AnySegments,
+    Pattern(Vec<u8>),
+}
 
 impl Glob {
     pub fn new(pattern: &str) -> Self {
-        Self(pattern.to_owned())
+        let mut segments: Vec<Segment> = Vec::new();
+        for s in pattern.split('/').filter(|s| !s.is_empty()) {
+            if s == "**" {
+                if segments.last() != Some(&Segment::AnySegments) {
+                    segments.push(Segment::AnySegments);
+                }
+            } else {
+                segments.push(Segment::Pattern(s.as_bytes().to_vec()));
+            }
+        }
+        Self {
+            raw: pattern.to_owned(),
+            segments,
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
     }
 
     pub fn matches(&self, path: &str) -> bool {
-        let pattern: Vec<&str> = self.0.split('/').filter(|s| !s.is_empty()).collect();
-        let path: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        segments_match(&pattern, &path)
+        self.matches_counting(path).0
     }
-}
 
-fn segments_match(pattern: &[&str], path: &[&str]) -> bool {
-    match (pattern.first(), path.first()) {
-        (None, None) => true,
-        (Some(&"**"), _) => {
-            segments_match(&pattern[1..], path)
-                || (!path.is_empty() && segments_match(pattern, &path[1..]))
+    /// Whether the path matches, and how many segment comparisons that took (for tests that
+    /// bound the work rather than time it).
+    pub fn matches_counting(&self, path: &str) -> (bool, u64) {
+        let n = self.segments.len();
+        let mut comparisons = 0u64;
+        // `active[i]`: the path read so far can be matched by the pattern's first `i` segments.
+        let mut active = vec![false; n + 1];
+        let mut next = vec![false; n + 1];
+        active[0] = true;
+        self.close(&mut active);
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            next.iter_mut().for_each(|b| *b = false);
+            let mut any = false;
+            for i in 0..n {
+                if !active[i] {
+                    continue;
+                }
+                comparisons += 1;
+                match &self.segments[i] {
+                    Segment::AnySegments => {
+                        next[i] = true;
+                        any = true;
+                    }
+                    Segment::Pattern(p) => {
+                        if segment_matches(p, segment.as_bytes()) {
+                            next[i + 1] = true;
+                            any = true;
+                        }
+                    }
+                }
+            }
+            if !any {
+                return (false, comparisons);
+            }
+            std::mem::swap(&mut active, &mut next);
+            self.close(&mut active);
         }
-        (Some(p), Some(s)) => {
-            segment_matches(p.as_bytes(), s.as_bytes()) && segments_match(&pattern[1..], &path[1..])
+        (active[n], comparisons)
+    }
+
+    /// A `**` may match no segment at all: reaching it reaches the position after it too.
+    fn close(&self, active: &mut [bool]) {
+        for i in 0..self.segments.len() {
+            if active[i] && self.segments[i] == Segment::AnySegments {
+                active[i + 1] = true;
+            }
         }
-        _ => false,
     }
 }
 
@@ -135,6 +196,25 @@ mod tests {
         assert!(Glob::new("/v1/**/devices").matches("/v1/customers/C/deviceBatches/B/devices"));
         assert!(Glob::new("/v1/customers/*/dev*").matches("/v1/customers/C/DevicePolicyUpdates"));
         assert!(!Glob::new("/v1/customers/*/x*y").matches("/v1/customers/C/xz"));
+        assert!(Glob::new("/**/devices/**").matches("/devices"));
+        assert!(Glob::new("/v1/**/**/b/**").matches("/v1/a/b/c"));
+        assert!(!Glob::new("/v1/**/b/**/d").matches("/v1/a/b/c"));
+        assert!(Glob::new("**").matches("/"));
+        assert!(!Glob::new("/v1").matches("/"));
+    }
+
+    #[test]
+    fn many_double_stars_against_a_long_path_take_linear_work() {
+        // This pattern and path once took exponential time in a backtracking matcher.
+        let glob = Glob::new("/v1/**/**/**/**/**/**/**/**/**/**/zzz");
+        let path = format!("/v1{}", "/a".repeat(200));
+        let (matched, comparisons) = glob.matches_counting(&path);
+        assert!(!matched);
+        assert!(comparisons <= 201 * 3, "{comparisons} comparisons");
+        let glob = Glob::new(&format!("/v1{}/zzz", "/*/**".repeat(100)));
+        let (matched, comparisons) = glob.matches_counting(&format!("{path}/zzz"));
+        assert!(matched);
+        assert!(comparisons <= 202 * 202, "{comparisons} comparisons");
     }
 
     #[test]

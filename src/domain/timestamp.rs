@@ -31,15 +31,20 @@ impl Timestamp {
         self.0
     }
 
-    /// Adds a duration, saturating at the calendar's end instead of overflowing.
+    /// The last instant the calendar holds (9999-12-31T23:59:59.999999999Z).
+    pub const MAX: Self = Self(time::PrimitiveDateTime::MAX.assume_utc());
+
+    /// Adds a duration, saturating at [`Timestamp::MAX`] instead of overflowing. (Saturating to
+    /// the calendar's last midnight once moved a late instant backwards.)
     pub fn plus(self, d: Duration) -> Self {
+        self.checked_plus(d).unwrap_or(Self::MAX)
+    }
+
+    /// Adds a duration; `None` past [`Timestamp::MAX`].
+    pub fn checked_plus(self, d: Duration) -> Option<Self> {
         self.0
-            .checked_add(time::Duration::try_from(d).unwrap_or(time::Duration::MAX))
+            .checked_add(time::Duration::try_from(d).ok()?)
             .map(Self)
-            .unwrap_or(Self(OffsetDateTime::new_utc(
-                time::Date::MAX,
-                time::Time::MIDNIGHT,
-            )))
     }
 
     /// Plain RFC 3339 with `Z`, for the control plane.
@@ -103,5 +108,9 @@ mod tests {
             "2026-11-21T10:00:01.5+00:00"
         );
         assert!(t.plus(Duration::MAX) > t);
+        let late = Timestamp::from_offset(datetime!(9999-12-31 23:59:58 UTC));
+        assert!(late.plus(Duration::from_secs(5)) >= late, "never backwards");
+        assert_eq!(late.plus(Duration::from_secs(5)), Timestamp::MAX);
+        assert_eq!(late.checked_plus(Duration::from_secs(5)), None);
     }
 }

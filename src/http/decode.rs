@@ -380,6 +380,8 @@ pub fn configuration_policy(
         }
     };
     let description = opt_string(obj, "", "description")?;
+    crate::domain::policy::check_text(&name, description.as_deref())
+        .map_err(|(field, problem)| ApiError::invalid_input(field, &problem))?;
     let settings = policy_settings(obj)?;
     // EMULATOR: an absent category defaults to `o_o_b_e`, the only category profiles have.
     let category = match (creating, get(obj, "", "category")?) {

@@ -80,6 +80,17 @@ impl ApiError {
         e
     }
 
+    /// 401 for a control-plane request without the `--control-token`.
+    pub fn control_unauthorized() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            code::TOKEN_MISSING,
+            "Control-plane token missing or wrong: this emulator was started with --control-token; send `Authorization: Bearer <that token>`.",
+        );
+        e.challenge = true;
+        e
+    }
+
     /// 401 for a bearer token `--auth jwt` refuses (foreign, expired, wrong audience).
     pub fn token_refused(why: &str) -> Self {
         let mut e = Self::new(
@@ -221,21 +232,20 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(
-                code = self.body.code,
-                "request failed: {}",
-                self.body.description
-            );
-        } else {
-            tracing::debug!(
-                code = self.body.code,
-                "request rejected: {}",
-                self.body.description
-            );
-        }
+impl ApiError {
+    /// The answer of a fault rule: logged as what it is (the emulator doing as told), not as a
+    /// failure at ERROR.
+    pub fn injected(self) -> Response {
+        tracing::info!(
+            code = self.body.code,
+            "fault injected: {} {:?}",
+            self.status.as_u16(),
+            self.body.description
+        );
+        self.render()
+    }
+
+    fn render(self) -> Response {
         let mut response = json_response(self.status, &self.body);
         if self.challenge {
             response
@@ -243,5 +253,26 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        // Descriptions quote client input (a batch id may hold a decoded `%0A`): `{:?}` escapes
+        // it, so one request cannot forge log lines.
+        if self.status.is_server_error() {
+            tracing::error!(
+                code = self.body.code,
+                "request failed: {:?}",
+                self.body.description
+            );
+        } else {
+            tracing::debug!(
+                code = self.body.code,
+                "request rejected: {:?}",
+                self.body.description
+            );
+        }
+        self.render()
     }
 }

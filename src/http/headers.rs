@@ -35,11 +35,18 @@ fn correlation_vector() -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("AAAAAAAAAAAAAAAA.0"))
 }
 
-/// The client's value when it sent a non-blank one, else a new GUID.
+/// The client's value when it sent a non-blank one of visible ASCII, else a new GUID. Raw
+/// non-ASCII bytes are not echoed: HTTP gives them no meaning, and clients reject or mangle
+/// them in an answer.
 fn echo_or_mint(headers: &HeaderMap, name: &HeaderName) -> HeaderValue {
     headers
         .get(name)
         .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        .filter(|v| {
+            v.as_bytes()
+                .iter()
+                .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
+        })
         .cloned()
         .unwrap_or_else(guid)
 }

@@ -17,6 +17,32 @@ use super::partner::Partner;
 use crate::domain::ids::CustomerId;
 use crate::store::{Claim, IdempotencyKey, RecordedAnswer};
 
+/// A path segment with its `%XX` escapes decoded, as the router decodes it for the handler;
+/// `None` when the result is not UTF-8.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
 const REPLAYED: [&str; 2] = ["location", "content-type"];
 
@@ -93,12 +119,13 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
     }
 }
 
-/// The customer a Partner Center path names (`/v1/customers/{id}/…`), so that resetting the
-/// customer forgets its writes.
+/// The customer a Partner Center path names (`/v1/customers/{id}/…`), parsed and
+/// percent-decoded as the router decodes it for the handler, so that `reset?customer=` forgets
+/// its writes whatever spelling of the GUID the route used (`{guid}`, no hyphens, `urn:uuid:`).
 fn customer_of(path: &str) -> Option<CustomerId> {
     let rest = path.strip_prefix("/v1/customers/")?;
-    let (id, _) = rest.split_once('/')?;
-    CustomerId::parse(id)
+    let segment = rest.split('/').next()?;
+    CustomerId::parse(&percent_decoded(segment)?)
 }
 
 fn replay(answer: RecordedAnswer) -> Response {

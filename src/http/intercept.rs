@@ -108,7 +108,7 @@ fn injected_status(status: u16, rule: Option<Uuid>) -> Response {
         code,
         format!("Fault injected by the emulator (rule {rule})."),
     )
-    .into_response()
+    .injected()
 }
 
 /// The API gateway's throttling answer, which is not the Partner Center envelope.

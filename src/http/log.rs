@@ -42,7 +42,8 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         http.route = %route,
         http.status = status,
         latency_ms = format_args!("{latency_ms:.2}"),
-        correlation_id = %correlation_id,
+        // Quoted and escaped: the value is the client's, and must not add fields or lines.
+        correlation_id = ?correlation_id,
         "{method} {path} {status}"
     );
     response

@@ -4,9 +4,11 @@
 mod auth;
 mod batch_status;
 mod body;
+mod control_auth;
 mod decode;
 mod device_batches;
 mod devices;
+mod durable;
 pub(crate) mod emulator;
 pub(crate) mod error;
 mod extract;
@@ -28,6 +30,7 @@ mod respond;
 mod server;
 pub(crate) mod transport;
 mod wire;
+mod write_timeout;
 
 use std::any::Any;
 
@@ -126,13 +129,24 @@ pub fn router(state: AppState) -> Router {
         .merge(policies::router())
         .merge(batch_status::router())
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
-    Router::new()
+    let routes = Router::new()
         .merge(partner_center)
-        .merge(emulator::router())
+        .merge(
+            emulator::router().route_layer(from_fn_with_state(state.clone(), control_auth::guard)),
+        )
         .merge(identity::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(panic_response));
+    // Only with a state file to wait for, so the default costs no layer.
+    let sync = state.config.durability == crate::config::Durability::Sync
+        && state.config.state_file.is_some();
+    let routes = if sync {
+        routes.layer(from_fn_with_state(state.clone(), durable::sync_writes))
+    } else {
+        routes
+    };
+    routes
         .layer(from_fn_with_state(
             state.clone(),
             intercept::faults_and_journal,

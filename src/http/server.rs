@@ -10,6 +10,8 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+
+use super::write_timeout::WriteTimeout;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
@@ -90,6 +92,7 @@ async fn accept_loop(
     // (slowloris) connections instead of holding them open forever. A TLS handshake gets the
     // same time, so a client that never finishes one cannot hold a connection either.
     let header_read_timeout = state.config.header_read_timeout;
+    let write_timeout = state.config.write_timeout;
     let transport = if tls.is_some() {
         Transport::Https
     } else {
@@ -126,6 +129,7 @@ async fn accept_loop(
         let service = TowerToHyperService::new(app.clone());
         match &tls {
             None => {
+                let stream = WriteTimeout::new(stream, write_timeout);
                 let connection =
                     graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -153,6 +157,7 @@ async fn accept_loop(
                             return;
                         }
                     };
+                    let stream = WriteTimeout::new(stream, write_timeout);
                     let connection =
                         watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
                     if let Err(e) = connection.await {

@@ -1,5 +1,7 @@
 //! The active fault rules, how often each fired, and their seeded random draws.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use crate::domain::fault::{Effect, FaultRule};
@@ -30,6 +32,9 @@ pub struct FaultBook {
     rules: Vec<Active>,
     /// Moves on every change, firings included, so a reader can tell "nothing new" cheaply.
     version: u64,
+    /// The rules to match a request against, shared so that matching (work that grows with the
+    /// request's path and the rules' patterns) happens outside the lock.
+    matchers: Arc<[(Uuid, FaultRule)]>,
 }
 
 impl FaultBook {
@@ -39,6 +44,7 @@ impl FaultBook {
             next_ordinal: 0,
             rules: Vec::new(),
             version: 0,
+            matchers: Arc::from(Vec::new()),
         }
     }
 
@@ -57,6 +63,7 @@ impl FaultBook {
             view: view.clone(),
             rng,
         });
+        self.rebuild_matchers();
         view
     }
 
@@ -67,6 +74,7 @@ impl FaultBook {
     pub fn remove(&mut self, id: Uuid) -> bool {
         let before = self.rules.len();
         self.rules.retain(|a| a.view.id != id);
+        self.rebuild_matchers();
         self.version += 1;
         self.rules.len() != before
     }
@@ -75,6 +83,7 @@ impl FaultBook {
     /// sequences.
     pub fn clear(&mut self) {
         self.rules.clear();
+        self.rebuild_matchers();
         self.next_ordinal = 0;
         self.version += 1;
     }
@@ -84,7 +93,21 @@ impl FaultBook {
         self.version
     }
 
+    fn rebuild_matchers(&mut self) {
+        self.matchers = self
+            .rules
+            .iter()
+            .map(|a| (a.view.id, a.view.rule.clone()))
+            .collect();
+    }
+
+    /// The rules as they are now, to match a request against without holding the lock.
+    pub fn matchers(&self) -> Arc<[(Uuid, FaultRule)]> {
+        Arc::clone(&self.matchers)
+    }
+
     /// The first rule that fires for this request, counting it.
+    #[cfg(test)]
     pub fn fire(
         &mut self,
         method: &str,
@@ -92,9 +115,19 @@ impl FaultBook {
         customer: Option<CustomerId>,
         now: Timestamp,
     ) -> Option<(Uuid, Effect)> {
+        let matched = matching(&self.matchers(), method, path, customer, now);
+        self.fire_matched(&matched)
+    }
+
+    /// Of the rules that matched a request (see [`matching`]), the first that fires, counting
+    /// it. A rule removed in between is skipped; one added in between did not see the request.
+    pub fn fire_matched(&mut self, matched: &[Uuid]) -> Option<(Uuid, Effect)> {
+        if matched.is_empty() {
+            return None;
+        }
         for active in &mut self.rules {
             let rule = &active.view.rule;
-            if !rule.matches(method, path, customer, now) {
+            if !matched.contains(&active.view.id) {
                 continue;
             }
             if rule.times.is_some_and(|t| active.view.fired >= t) {
@@ -111,6 +144,21 @@ impl FaultBook {
         }
         None
     }
+}
+
+/// The ids of the rules that match a request, in order: pure work, done outside the lock.
+pub fn matching(
+    rules: &[(Uuid, FaultRule)],
+    method: &str,
+    path: &str,
+    customer: Option<CustomerId>,
+    now: Timestamp,
+) -> Vec<Uuid> {
+    rules
+        .iter()
+        .filter(|(_, rule)| rule.matches(method, path, customer, now))
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,9 +11,18 @@ use crate::domain::ids::CustomerId;
 // bounding memory (each entry holds at most a small response body).
 pub const CAPACITY: usize = 10_000;
 
-/// What a write is remembered by: the customer it touched, so that resetting the customer
-/// forgets it, and the request itself (method, case-folded path and `MS-RequestId`), which the
-/// HTTP layer spells and the store only compares.
+/// Default of the memory the records may take (`--idempotency-memory`).
+// EMULATOR: as the count, the byte budget is the emulator's: keys (`MS-RequestId`) and answers
+// are client-sized, so 10,000 records alone did not bound memory.
+pub const DEFAULT_MEMORY: u64 = 64 << 20;
+
+/// Bookkeeping per record beyond its key and answer bytes, roughly.
+const RECORD_OVERHEAD: usize = 128;
+
+/// What a write is remembered by: the customer it touched (parsed from the route, so every
+/// spelling of the GUID is one customer), so that resetting the customer forgets it, and the
+/// request itself (method, case-folded path and `MS-RequestId`), which the HTTP layer spells and
+/// the store only compares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {
     pub customer: Option<CustomerId>,
@@ -52,18 +61,69 @@ enum Slot {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
+    /// Approximate bytes the records take, and how many they may.
+    bytes: usize,
+    budget: usize,
+    /// Each key with its generation.
     slots: HashMap<IdempotencyKey, (u64, Slot)>,
     /// Insertion order with the generation each key had, for eviction.
     order: VecDeque<(IdempotencyKey, u64)>,
     generation: u64,
 }
 
-#[derive(Debug, Default)]
+impl Inner {
+    fn new(budget: usize) -> Self {
+        Self {
+            bytes: 0,
+            budget,
+            slots: HashMap::new(),
+            order: VecDeque::new(),
+            generation: 0,
+        }
+    }
+
+    fn remove(&mut self, key: &IdempotencyKey) {
+        if let Some((_, slot)) = self.slots.remove(key) {
+            self.bytes = self.bytes.saturating_sub(weight(key, &slot));
+        }
+    }
+}
+
+/// What a record costs: its key twice (map and eviction order), its answer, bookkeeping.
+fn weight(key: &IdempotencyKey, slot: &Slot) -> usize {
+    let answer = match slot {
+        Slot::InFlight { .. } => 0,
+        Slot::Done { answer, .. } => {
+            answer.body.len()
+                + answer
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len())
+                    .sum::<usize>()
+        }
+    };
+    2 * key.request.len() + answer + RECORD_OVERHEAD
+}
+
+#[derive(Debug)]
 pub struct IdempotencyCache(Mutex<Inner>);
 
+impl Default for IdempotencyCache {
+    fn default() -> Self {
+        Self::with_budget(DEFAULT_MEMORY)
+    }
+}
+
 impl IdempotencyCache {
+    /// A cache whose records take at most about `bytes` (oldest forgotten first).
+    pub fn with_budget(bytes: u64) -> Self {
+        Self(Mutex::new(Inner::new(
+            usize::try_from(bytes).unwrap_or(usize::MAX),
+        )))
+    }
+
     /// Claims `key` for a request whose body has `fingerprint`.
     pub fn claim(&self, key: &IdempotencyKey, fingerprint: u128) -> Claim {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,19 +140,11 @@ impl IdempotencyCache {
             None => {
                 inner.generation += 1;
                 let generation = inner.generation;
-                inner
-                    .slots
-                    .insert(key.clone(), (generation, Slot::InFlight { fingerprint }));
+                let slot = Slot::InFlight { fingerprint };
+                inner.bytes += weight(key, &slot);
+                inner.slots.insert(key.clone(), (generation, slot));
                 inner.order.push_back((key.clone(), generation));
-                // Released keys leave stale entries in `order`; bound those too.
-                while inner.slots.len() > CAPACITY || inner.order.len() > 2 * CAPACITY {
-                    let Some((old, old_gen)) = inner.order.pop_front() else {
-                        break;
-                    };
-                    if inner.slots.get(&old).is_some_and(|(g, _)| *g == old_gen) {
-                        inner.slots.remove(&old);
-                    }
-                }
+                evict(&mut inner);
                 Claim::Proceed
             }
         }
@@ -101,32 +153,75 @@ impl IdempotencyCache {
     /// Records the answer of a claimed request that succeeded.
     pub fn complete(&self, key: &IdempotencyKey, answer: RecordedAnswer) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let budget = inner.budget;
+        let mut added = 0;
         if let Some((_, slot)) = inner.slots.get_mut(key)
             && let Slot::InFlight { fingerprint } = *slot
         {
-            *slot = Slot::Done {
+            let done = Slot::Done {
                 fingerprint,
                 answer,
             };
+            added = weight(key, &done) - weight(key, slot);
+            *slot = done;
         }
+        inner.bytes += added;
+        // An answer larger than the whole budget is not kept: a retry is then applied again,
+        // as after any eviction.
+        if weight(key, &Slot::InFlight { fingerprint: 0 }) + added > budget {
+            inner.remove(key);
+        }
+        evict(&mut inner);
     }
 
     /// Forgets a claimed request that failed, so that the client may retry it.
     pub fn release(&self, key: &IdempotencyKey) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if matches!(inner.slots.get(key), Some((_, Slot::InFlight { .. }))) {
-            inner.slots.remove(key);
+            inner.remove(key);
         }
     }
 
     pub fn clear(&self) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Inner::default();
+        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *inner = Inner::new(inner.budget);
     }
 
-    /// Forgets every record of writes to `customer`.
+    /// Approximately how many bytes the records take.
+    pub fn bytes(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).bytes
+    }
+
+    /// Forgets every record of a request about `customer`. Matched on the parsed id, not on
+    /// text: a key spelled `{guid}` or `urn:uuid:` is that customer's, and an `MS-RequestId`
+    /// that mentions the customer's path is not.
     pub fn forget_customer(&self, customer: CustomerId) {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.slots.retain(|key, _| key.customer != Some(customer));
+        let mut freed = 0;
+        inner.slots.retain(|key, (_, slot)| {
+            let keep = key.customer != Some(customer);
+            if !keep {
+                freed += weight(key, slot);
+            }
+            keep
+        });
+        inner.bytes = inner.bytes.saturating_sub(freed);
+    }
+}
+
+/// Forgets the oldest records while there are too many or they take too much memory.
+fn evict(inner: &mut Inner) {
+    // Released keys leave stale entries in `order`; bound those too.
+    while inner.slots.len() > CAPACITY
+        || inner.order.len() > 2 * CAPACITY
+        || inner.bytes > inner.budget
+    {
+        let Some((old, old_gen)) = inner.order.pop_front() else {
+            break;
+        };
+        if inner.slots.get(&old).is_some_and(|(g, _)| *g == old_gen) {
+            inner.remove(&old);
+        }
     }
 }
 
@@ -215,5 +310,32 @@ mod tests {
             cache.claim(&key("POST /_emulator/faults r1"), 1),
             Claim::Replay(answer())
         );
+    }
+
+    #[test]
+    fn records_are_bounded_in_bytes() {
+        let cache = IdempotencyCache::with_budget(100_000);
+        let big = RecordedAnswer {
+            status: 200,
+            headers: vec![],
+            body: vec![b'x'; 10_000],
+        };
+        for n in 0..100 {
+            let key = key(&format!("{n}{}", "k".repeat(1000)));
+            assert_eq!(cache.claim(&key, 1), Claim::Proceed);
+            cache.complete(&key, big.clone());
+            assert!(cache.bytes() <= 100_000, "{} bytes", cache.bytes());
+        }
+        let newest = key(&format!("99{}", "k".repeat(1000)));
+        assert_eq!(cache.claim(&newest, 1), Claim::Replay(big.clone()));
+        let huge = RecordedAnswer {
+            body: vec![b'x'; 200_000],
+            ..big
+        };
+        assert_eq!(cache.claim(&key("huge"), 1), Claim::Proceed);
+        cache.complete(&key("huge"), huge);
+        assert_eq!(cache.claim(&key("huge"), 1), Claim::Proceed, "not kept");
+        cache.clear();
+        assert_eq!(cache.bytes(), 0);
     }
 }

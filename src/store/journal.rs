@@ -1,6 +1,7 @@
 //! The request journal: the last N Partner Center requests, newest last.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -10,6 +11,21 @@ use crate::domain::timestamp::Timestamp;
 
 /// How much of a request body the journal keeps.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Default of the memory the journal's entries may take (`--journal-memory`).
+// EMULATOR: the journal's retention is the emulator's own; entries are client-sized (paths,
+// ids, bodies), so a count alone did not bound memory (1,000 entries once took 394 MiB).
+pub const DEFAULT_MEMORY: u64 = 64 << 20;
+
+/// What an entry costs, roughly: its strings and its bookkeeping.
+fn weight(e: &JournalEntry) -> usize {
+    e.method.len()
+        + e.path.len()
+        + e.request_id.as_ref().map_or(0, String::len)
+        + e.correlation_id.as_ref().map_or(0, String::len)
+        + e.body.as_ref().map_or(0, String::len)
+        + 256
+}
 
 /// One received request. `Authorization` is never part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,15 +72,21 @@ pub struct JournalFilter {
 #[derive(Debug)]
 pub struct Journal {
     capacity: usize,
-    entries: VecDeque<JournalEntry>,
+    /// Approximate bytes the entries take, and how many they may.
+    bytes: usize,
+    budget: usize,
+    /// Shared so that a reader copies pointers under the lock and filters after it.
+    entries: VecDeque<Arc<JournalEntry>>,
     /// Moves on every change, so a reader can tell "nothing new" without reading entries.
     version: u64,
 }
 
 impl Journal {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, budget: u64) -> Self {
         Self {
             capacity,
+            bytes: 0,
+            budget: usize::try_from(budget).unwrap_or(usize::MAX),
             entries: VecDeque::new(),
             version: 0,
         }
@@ -75,32 +97,33 @@ impl Journal {
             return;
         }
         self.version += 1;
-        while self.entries.len() >= self.capacity {
-            self.entries.pop_front();
+        let w = weight(&entry);
+        if w > self.budget {
+            return;
         }
-        self.entries.push_back(entry);
+        while self.entries.len() >= self.capacity || self.bytes + w > self.budget {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes = self.bytes.saturating_sub(weight(&old));
+        }
+        self.bytes += w;
+        self.entries.push_back(Arc::new(entry));
     }
 
+    /// The entries as they are now, oldest first.
+    pub fn snapshot(&self) -> Vec<Arc<JournalEntry>> {
+        self.entries.iter().cloned().collect()
+    }
+
+    #[cfg(test)]
     pub fn query(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
-        let matching: Vec<&JournalEntry> = self
-            .entries
-            .iter()
-            .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
-            .filter(|e| filter.partner.is_none_or(|p| e.partner == Some(p)))
-            .filter(|e| {
-                filter
-                    .method
-                    .as_deref()
-                    .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
-            })
-            .filter(|e| filter.path.as_ref().is_none_or(|g| g.matches(&e.path)))
-            .collect();
-        let skip = filter.limit.map_or(0, |n| matching.len().saturating_sub(n));
-        matching.into_iter().skip(skip).cloned().collect()
+        query(&self.snapshot(), filter)
     }
 
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.bytes = 0;
         self.version += 1;
     }
 
@@ -117,11 +140,39 @@ impl Journal {
     /// matches any).
     pub fn forget(&mut self, customer: Option<CustomerId>, partner: Option<TenantId>) {
         self.version += 1;
+        let mut freed = 0;
         self.entries.retain(|e| {
-            !(customer.is_none_or(|c| e.customer == Some(c))
-                && partner.is_none_or(|p| e.partner == Some(p)))
+            let keep = !(customer.is_none_or(|c| e.customer == Some(c))
+                && partner.is_none_or(|p| e.partner == Some(p)));
+            if !keep {
+                freed += weight(e);
+            }
+            keep
         });
+        self.bytes = self.bytes.saturating_sub(freed);
     }
+}
+
+/// The entries that match, newest last.
+pub fn query(entries: &[Arc<JournalEntry>], filter: &JournalFilter) -> Vec<JournalEntry> {
+    let matching: Vec<&Arc<JournalEntry>> = entries
+        .iter()
+        .filter(|e| filter.customer.is_none_or(|c| e.customer == Some(c)))
+        .filter(|e| filter.partner.is_none_or(|p| e.partner == Some(p)))
+        .filter(|e| {
+            filter
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&e.method))
+        })
+        .filter(|e| filter.path.as_ref().is_none_or(|g| g.matches(&e.path)))
+        .collect();
+    let skip = filter.limit.map_or(0, |n| matching.len().saturating_sub(n));
+    matching
+        .into_iter()
+        .skip(skip)
+        .map(|e| JournalEntry::clone(e))
+        .collect()
 }
 
 #[cfg(test)]
@@ -146,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_journal_is_bounded_and_filters_newest_last() {
-        let mut j = Journal::new(3);
+        let mut j = Journal::new(3, DEFAULT_MEMORY);
         for i in 0..5 {
             j.record(entry(
                 if i % 2 == 0 { "GET" } else { "POST" },
@@ -167,6 +218,18 @@ mod tests {
             gets.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
             ["/v1/4"]
         );
+    }
+
+    #[test]
+    fn the_journal_is_bounded_in_bytes() {
+        let mut j = Journal::new(1000, 100_000);
+        for i in 0..100 {
+            j.record(entry("GET", &format!("/v1/{i}/{}", "p".repeat(10_000))));
+            assert!(j.bytes <= 100_000);
+        }
+        assert!(j.len() < 10, "{}", j.len());
+        j.record(entry("GET", &"p".repeat(200_000)));
+        assert!(j.bytes <= 100_000, "an entry over the budget is not kept");
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod journal;
 mod overview;
 mod partners;
 mod policies;
+mod retention;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -47,13 +48,16 @@ use crate::domain::timestamp::Timestamp;
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 pub use faults::FaultView;
+pub use idempotency::DEFAULT_MEMORY as IDEMPOTENCY_MEMORY;
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, RecordedAnswer};
 pub use identity::{
     AppDoc, AuthCode, DeviceCode, GRANT_LIMIT, IdentityDoc, TenantDoc, UserDoc, UserGrant,
 };
+pub use journal::DEFAULT_MEMORY as JOURNAL_MEMORY;
 pub use journal::{BODY_LIMIT, JournalEntry, JournalFilter};
 pub use overview::{BatchSummary, CustomerSummary, DeviceRow, JobKind, JobSummary, Summary};
 pub use policies::{PolicyUpdate, PolicyView};
+pub use retention::Pruned;
 
 /// A hasher for keys that are already uniformly random: server-minted GUIDs and 128-bit
 /// digests. Hashing them again with SipHash costs more than the rest of an insert.
@@ -85,6 +89,10 @@ pub struct StoreOptions {
     pub timings: Timings,
     pub strict_hardware_hash: bool,
     pub journal_size: usize,
+    /// Bytes the journal's entries may take (`--journal-memory`).
+    pub journal_memory: u64,
+    /// Bytes the `MS-RequestId` records may take (`--idempotency-memory`).
+    pub idempotency_memory: u64,
     pub fault_seed: u64,
 }
 
@@ -302,9 +310,12 @@ impl Store {
         Self {
             state: Mutex::new(State::new()),
             changes: AtomicU64::new(0),
-            idempotency: IdempotencyCache::default(),
+            idempotency: IdempotencyCache::with_budget(options.idempotency_memory),
             faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
-            journal: Mutex::new(journal::Journal::new(options.journal_size)),
+            journal: Mutex::new(journal::Journal::new(
+                options.journal_size,
+                options.journal_memory,
+            )),
             partners: partners::Partners::new(options),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
@@ -415,7 +426,10 @@ impl Store {
         customer: Option<CustomerId>,
         now: Timestamp,
     ) -> Option<(Uuid, Effect)> {
-        lock(&self.faults).fire(method, path, customer, now)
+        // Matching grows with the client's path; only the counting needs the lock.
+        let rules = lock(&self.faults).matchers();
+        let matched = faults::matching(&rules, method, path, customer, now);
+        lock(&self.faults).fire_matched(&matched)
     }
 
     pub fn record_request(&self, entry: JournalEntry) {
@@ -423,7 +437,9 @@ impl Store {
     }
 
     pub fn requests(&self, filter: &JournalFilter) -> Vec<JournalEntry> {
-        lock(&self.journal).query(filter)
+        // Filtering grows with the client's `path` pattern: done on a snapshot, after the lock.
+        let entries = lock(&self.journal).snapshot();
+        journal::query(&entries, filter)
     }
 
     pub fn clear_requests(&self) {
@@ -459,6 +475,8 @@ pub(crate) mod tests {
             },
             strict_hardware_hash: false,
             journal_size: 10,
+            journal_memory: JOURNAL_MEMORY,
+            idempotency_memory: IDEMPOTENCY_MEMORY,
             fault_seed: 0,
         })
     }

@@ -440,3 +440,32 @@ async fn a_huge_journal_limit_keeps_everything() {
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_long_path_against_many_double_stars_stalls_nobody() {
+    // Once exponential backtracking under the lock every request takes: this one request froze
+    // the whole server, health and DELETE /_emulator/faults included.
+    let app = spawn_app().await;
+    add_rule(
+        &app,
+        json!({"path": "/v1/**/**/**/**/**/**/**/**/**/**/zzz", "status": 503}),
+    )
+    .await;
+    let long = format!("/v1{}", "/a".repeat(200));
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let response = app.get_faultable(&long).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let response = app
+            .control(
+                Method::GET,
+                &format!("/_emulator/requests?path={}/zzz", "/**".repeat(50)),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let health = app.control(Method::GET, "/_emulator/health", None).await;
+        assert_eq!(health.status(), StatusCode::OK);
+    })
+    .await;
+    assert!(answered.is_ok(), "the server stalled on a glob");
+}

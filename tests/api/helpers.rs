@@ -58,6 +58,10 @@ pub trait SendChecked {
     /// For requests a `drop` rule answers: true when the connection closed without an answer.
     fn send_unanswered(self) -> impl Future<Output = bool> + Send;
 
+    /// For requests to a server that may be stopping or killed: `None` when no whole answer
+    /// came, else the answer, checked as `send_checked` checks it.
+    fn try_send_checked(self) -> impl Future<Output = Option<Response>> + Send;
+
     /// For requests that must fail before any answer (a TLS certificate the client refuses):
     /// the error, so a test can say which failure it expected.
     fn send_refused(self) -> impl Future<Output = reqwest::Error> + Send;
@@ -108,6 +112,23 @@ impl SendChecked for RequestBuilder {
             .execute(request.expect("a well-formed request"))
             .await
             .is_err()
+    }
+
+    async fn try_send_checked(self) -> Option<Response> {
+        let (client, request) = self.build_split();
+        let request = request.expect("a well-formed request");
+        let method = request.method().as_str().to_owned();
+        let path = request.url().path().to_owned();
+        let response = client.execute(request).await.ok()?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.ok()?.to_vec();
+        check_response(&method, &path, status.as_u16(), &headers, &body);
+        Some(Response {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn send_refused(self) -> reqwest::Error {

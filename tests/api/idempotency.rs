@@ -85,3 +85,53 @@ async fn a_rejected_write_is_not_remembered_so_a_fixed_retry_goes_through() {
     let retry = post_with_id(&app, &path, id, &json!([pk("K")])).await;
     assert_eq!(retry.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn a_customer_reset_forgets_its_records_whatever_the_spelling_and_only_its_own() {
+    let app = spawn_app().await;
+    let bare = CUSTOMER.replace('-', "");
+    let spellings = [
+        format!("{{{CUSTOMER}}}"),
+        bare.clone(),
+        format!("urn:uuid:{CUSTOMER}"),
+    ];
+    // Another customer's write whose MS-RequestId contains this customer's path.
+    let other_path = format!("/v1/customers/{OTHER_CUSTOMER}/deviceBatches");
+    let other_id = format!("retry /v1/customers/{CUSTOMER}/ 1");
+    let other_body = json!({"batchId": "O", "devices": [pk("OK")]});
+    let other = post_with_id(&app, &other_path, &other_id, &other_body).await;
+    assert_eq!(other.status(), StatusCode::ACCEPTED);
+    for (n, spelling) in spellings.iter().enumerate() {
+        let path = format!("/v1/customers/{}/deviceBatches", urlencode(spelling));
+        let body = json!({"batchId": format!("B{n}"), "devices": [pk(&format!("K{n}"))]});
+        let id = format!("22222222-2222-2222-2222-22222222222{n}");
+        assert_eq!(
+            post_with_id(&app, &path, &id, &body).await.status(),
+            StatusCode::ACCEPTED
+        );
+        let reset = app
+            .control(
+                reqwest::Method::POST,
+                &format!("/_emulator/reset?customer={CUSTOMER}"),
+                None,
+            )
+            .await;
+        assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+        // A retry after the reset is a new write, not a replay of a job that no longer exists.
+        let retry = post_with_id(&app, &path, &id, &body).await;
+        assert_eq!(retry.status(), StatusCode::ACCEPTED);
+        let job = app.get(&format!("/v1{}", location(&retry))).await;
+        assert_eq!(
+            job.status(),
+            StatusCode::OK,
+            "{spelling}: the retry's job exists"
+        );
+    }
+    // The other customer's record survived the resets: its retry replays.
+    let replay = post_with_id(&app, &other_path, &other_id, &other_body).await;
+    assert_eq!(location(&replay), location(&other));
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('{', "%7B").replace('}', "%7D")
+}

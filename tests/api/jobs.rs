@@ -228,3 +228,52 @@ async fn jobs_of_one_customer_are_not_found_through_another() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn finished_jobs_are_forgotten_after_the_job_retention_and_empty_customers_with_them() {
+    let mut config = partner_center_emulator::Config::for_tests();
+    config.job_retention =
+        partner_center_emulator::config::Retention(Some(std::time::Duration::from_secs(3600)));
+    let app = spawn_with(config).await;
+    let location = app.create_batch(CUSTOMER, "kept", json!([pk("PK1")])).await;
+    let policy = app.create_policy(OTHER_CUSTOMER, "gone").await;
+    let deleted = app
+        .delete(&format!(
+            "/v1/customers/{OTHER_CUSTOMER}/policies/{}",
+            policy["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(deleted.status(), reqwest::StatusCode::NO_CONTENT);
+    app.advance(3);
+    assert_eq!(app.job(&location).await["status"], "finished");
+    // Not yet: terminal for less than the retention.
+    app.advance(3590);
+    assert_eq!(app.job(&location).await["status"], "finished");
+    let advanced = app
+        .control(
+            reqwest::Method::POST,
+            "/_emulator/clock/advance",
+            Some(&json!({"seconds": 10})),
+        )
+        .await;
+    assert_eq!(advanced.status(), reqwest::StatusCode::OK);
+    let job = app.get(&format!("/v1{location}")).await;
+    assert_eq!(job.status(), reqwest::StatusCode::NOT_FOUND);
+    // The batch and its devices stay; the customer with nothing left goes.
+    let batches = app
+        .get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+        .await;
+    assert_eq!(batches["totalCount"], 1);
+    let state: serde_json::Value = app
+        .control(reqwest::Method::GET, "/_emulator/state", None)
+        .await
+        .json()
+        .unwrap();
+    let ids: Vec<&str> = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [CUSTOMER]);
+}

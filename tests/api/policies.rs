@@ -308,3 +308,31 @@ async fn counts_stay_exact_under_concurrent_assignments_and_deletions() {
         40
     );
 }
+
+#[tokio::test]
+async fn policy_names_and_descriptions_are_bounded() {
+    let app = spawn_app().await;
+    let path = format!("/v1/customers/{CUSTOMER}/policies");
+    for (body, field) in [
+        (
+            json!({"name": "n".repeat(257), "policySettings": ["skip_eula"]}),
+            "name",
+        ),
+        (
+            json!({"name": "ok", "description": "d".repeat(1025), "policySettings": ["skip_eula"]}),
+            "description",
+        ),
+    ] {
+        let response = app.post_json(&path, &body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let error: Value = response.json().unwrap();
+        assert_eq!(error["data"], json!([field]), "{error}");
+    }
+    let listed = app.get_json(&path).await;
+    assert_eq!(listed["totalCount"], 0, "nothing was created");
+    let longest = json!({"name": "n".repeat(256), "description": "d".repeat(1024), "policySettings": ["skip_eula"]});
+    assert_eq!(
+        app.post_json(&path, &longest).await.status(),
+        StatusCode::OK
+    );
+}

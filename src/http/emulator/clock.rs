@@ -73,6 +73,7 @@ pub async fn advance_clock(
         .clock
         .advance(by)
         .map_err(|e| ApiError::invalid_input("", &format!("{e}.")))?;
+    prune(&state);
     Ok(answer(&state.clock))
 }
 
@@ -100,5 +101,13 @@ pub async fn set_clock(
         .clock
         .set(to)
         .map_err(|e| ApiError::invalid_input("", &format!("{e}.")))?;
+    prune(&state);
     Ok(answer(&state.clock))
+}
+
+/// Jobs past `--job-retention` go as soon as the clock says so: a manual clock moves only here.
+fn prune(state: &AppState) {
+    if let Some(retention) = state.config.job_retention.0 {
+        state.store.prune(state.clock.now(), retention);
+    }
 }

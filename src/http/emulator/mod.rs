@@ -3,6 +3,7 @@
 
 mod clock;
 pub(crate) mod dashboard;
+pub(crate) mod export;
 mod faults;
 mod requests;
 pub(crate) mod state;
@@ -41,7 +42,7 @@ pub(crate) fn router() -> Router<AppState> {
             get(requests::list_requests).delete(requests::clear_requests),
         )
         .route("/_emulator/seed", post(state::seed))
-        .route("/_emulator/state", get(state::export_state))
+        .route("/_emulator/state", get(export::export_state))
         .route("/_emulator/ui", get(dashboard::page))
         .route("/_emulator/summary", get(dashboard::summary))
         .route("/_emulator/jobs", get(dashboard::list_jobs))
@@ -55,8 +56,18 @@ struct Health {
     version: &'static str,
 }
 
-/// `GET /_emulator/health`: 200 `{"status":"ok","version":"<crate version>"}` once serving.
-async fn health() -> Response {
+/// `GET /_emulator/health`: 200 `{"status":"ok","version":"<crate version>"}` once serving;
+/// 503 in the envelope, with the reason, while `--state-file` cannot be written (so a container
+/// is marked unhealthy instead of acknowledging writes it will lose).
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    if let Some(reason) = state.persistence.failure() {
+        return super::error::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            super::error::code::UNEXPECTED,
+            format!("Persistence failing: {reason}. Writes are not being saved."),
+        )
+        .into_response();
+    }
     json_response(
         StatusCode::OK,
         &Health {

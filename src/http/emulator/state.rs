@@ -70,9 +70,3 @@ pub async fn seed(State(state): State<AppState>, JsonBody(json): JsonBody) -> Re
     let summary = state.store.import(&doc, state.clock.now())?;
     Ok(json_response(StatusCode::OK, &summary))
 }
-
-/// `GET /_emulator/state`: the whole state as a seed document (`version` 1).
-pub async fn export_state(State(state): State<AppState>) -> Response {
-    let doc = state.export();
-    json_response(StatusCode::OK, &doc)
-}

@@ -44,6 +44,8 @@ pub fn seed_document(body: &[u8]) -> Result<(), ApiError> {
         },
         strict_hardware_hash: false,
         journal_size: 0,
+        journal_memory: 0,
+        idempotency_memory: 0,
         fault_seed: 0,
     });
     let now = crate::domain::timestamp::Timestamp::from_offset(time::OffsetDateTime::UNIX_EPOCH);

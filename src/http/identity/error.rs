@@ -102,7 +102,7 @@ impl EntraError {
             correlation_id: &correlation_id,
             error_uri: format!("https://login.microsoftonline.com/error?code={}", self.code),
         };
-        tracing::debug!(code = self.code, "sign-in refused: {}", self.message);
+        tracing::debug!(code = self.code, "sign-in refused: {:?}", self.message);
         json_response(self.status, &body)
     }
 }

@@ -78,6 +78,11 @@ impl Planner<'_> {
             Some(raw) => guid(raw, || format!("{path}.id"))?,
             None => PolicyId::new(),
         };
+        if let Err((field, problem)) =
+            crate::domain::policy::check_text(&p.name, p.description.as_deref())
+        {
+            return fail(format!("{path}.{field}"), problem);
+        }
         if p.name.trim().is_empty() {
             return fail(format!("{path}.name"), "must be a non-empty string.");
         }

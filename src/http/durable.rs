@@ -1,0 +1,45 @@
+//! `--durability sync`: a write is answered only once the state file holds it. Writes that
+//! arrive while a save runs share the next one (group commit); while the file cannot be
+//! written, writes answer 503 in the envelope and change nothing.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, code};
+use crate::app::AppState;
+
+pub async fn sync_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    // The mock Entra ID's grants live in memory only (see README), so its writes wait for
+    // nothing.
+    let path = req.uri().path();
+    if !write || !(path.starts_with("/v1/") || path.starts_with("/_emulator/")) {
+        return next.run(req).await;
+    }
+    if let Some(reason) = state.persistence.failure() {
+        return unavailable(&reason).into_response();
+    }
+    let response = next.run(req).await;
+    // Reads through POST (token requests, refused writes) change nothing and wait for nothing
+    // beyond the last save.
+    let changes = state.store.changes();
+    match state.persistence.saved_up_to(changes).await {
+        Ok(()) => response,
+        Err(reason) => unavailable(&reason).into_response(),
+    }
+}
+
+fn unavailable(reason: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::UNEXPECTED,
+        format!(
+            "Service unavailable: --durability sync cannot save this write ({reason}). It may or may not have been applied; retry with the same MS-RequestId once /_emulator/health answers 200."
+        ),
+    )
+}

@@ -1,0 +1,258 @@
+//! Persistence failures are loud: an unwritable state directory refuses start-up, and a failing
+//! save at run time turns `/_emulator/health` to 503 with the reason until a save succeeds.
+
+use std::time::{Duration, Instant};
+
+use partner_center_emulator::{Config, persist, startup};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[test]
+fn a_state_file_whose_directory_cannot_be_written_refuses_start_up() {
+    // A directory that is not there: unwritable even for root, unlike a chmod.
+    let dir = std::env::temp_dir().join(format!("pce-unwritable-{}", uuid::Uuid::new_v4()));
+    let mut config = Config::for_tests();
+    config.state_file = Some(dir.join("state.json"));
+    let err = startup::build(config).unwrap_err();
+    assert!(
+        err.contains("cannot write in the directory of --state-file")
+            && err.contains("refusing to start"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+}
+
+/// Polls health (real time: saves run on a real interval) until it answers `status`.
+async fn health_becomes(app: &TestApp, status: StatusCode) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.control(Method::GET, "/_emulator/health", None).await;
+        if response.status() == status {
+            return response.json().unwrap();
+        }
+        assert!(Instant::now() < deadline, "health never answered {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds() {
+    let dir = std::env::temp_dir().join(format!("pce-failing-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_millis(10),
+    ));
+    let app = spawn_state(state).await;
+    health_becomes(&app, StatusCode::OK).await;
+    // The directory vanishes under the emulator (as a full disk or a read-only remount would
+    // fail its writes).
+    std::fs::remove_dir_all(&dir).unwrap();
+    app.create_batch(CUSTOMER, "b1", json!([pk("PK1")])).await;
+    let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    let description = body["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("Persistence failing: cannot write state file")
+            && description.contains("state.json"),
+        "{body}"
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    health_becomes(&app, StatusCode::OK).await;
+    assert!(std::fs::read_to_string(&file).unwrap().contains("b1"));
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("state.json")],
+        "no temporary file left"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_fail() {
+    let dir = std::env::temp_dir().join(format!("pce-sync-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    // Saves come when writes wait for them, not on this (long) interval.
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    app.create_batch(CUSTOMER, "durable", json!([pk("PK1")]))
+        .await;
+    assert!(
+        std::fs::read_to_string(&file).unwrap().contains("durable"),
+        "on disk when answered"
+    );
+    // A save the writer already started may create its temporary file while the directory is
+    // being removed (`Directory not empty`): remove until it is gone.
+    for attempt in 0.. {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => break,
+            Err(_) if attempt < 50 => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
+    let path = format!("/v1/customers/{CUSTOMER}/deviceBatches");
+    let failed = app
+        .post_json(&path, &json!({"batchId": "lost", "devices": [pk("PK2")]}))
+        .await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = failed.json().unwrap();
+    assert_eq!(body["code"], 800003);
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("--durability sync"),
+        "{body}"
+    );
+    health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    // While saves fail, a write is refused before it is applied.
+    let refused = app
+        .post_json(
+            &path,
+            &json!({"batchId": "refused", "devices": [pk("PK3")]}),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let batches = app.get_json(&path).await;
+    assert!(!batches.to_string().contains("refused"), "{batches}");
+    // Saves are retried every --persist-interval; one that succeeds turns health back to 200
+    // (shown for the interval writer above).
+}
+
+/// Mounts a 1 MiB tmpfs, or says why it cannot (not root, no mount permission in a container).
+fn small_tmpfs() -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("pce-full-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&dir)
+        .stderr(std::process::Stdio::null())
+        .status();
+    match mounted {
+        Ok(status) if status.success() => Ok(dir),
+        other => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(format!("cannot mount a tmpfs ({other:?})"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
+    let dir = match small_tmpfs() {
+        Ok(dir) => dir,
+        Err(why) => {
+            eprintln!("skipped: the disk-full test needs a small tmpfs: {why}");
+            return;
+        }
+    };
+    // Unmounted however the test ends.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _unmount = Unmount(dir.clone());
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_millis(10),
+    ));
+    let app = spawn_state(state).await;
+    // About 2 MB of state on a 1 MiB disk.
+    let devices: Vec<Value> = (0..2_000)
+        .map(|n| json!({"serialNumber": format!("SN{n}"), "oemManufacturerName": "Contoso", "modelName": "M".repeat(1000)}))
+        .collect();
+    let seed =
+        json!({"customers": [{"id": CUSTOMER, "batches": [{"id": "big", "devices": devices}]}]});
+    let seeded = app
+        .control(Method::POST, "/_emulator/seed", Some(&seed))
+        .await;
+    assert_eq!(seeded.status(), StatusCode::OK);
+    let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{body}"
+    );
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "state.json")
+            .collect()
+    };
+    let reset = app.control(Method::POST, "/_emulator/reset", None).await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    health_becomes(&app, StatusCode::OK).await;
+    // Once a save succeeded nothing more is written; every failed save removed its temporary.
+    assert_eq!(names(&dir), Vec::<String>::new(), "no temporary file left");
+}
+
+#[tokio::test]
+async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_answered() {
+    // Once waited forever: the writer thought the restored state saved, the waiter did not.
+    let dir = std::env::temp_dir().join(format!("pce-sync-restored-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let doc = json!({"version": 1, "customers": [{"id": CUSTOMER, "batches": [{"id": "b", "devices": []}]}]});
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        let refused = app
+            .post_json(
+                &format!("/v1/customers/{CUSTOMER}/deviceBatches"),
+                &json!({"batchId": ""}),
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let not_allowed = app.control(Method::POST, "/_emulator/requests", None).await;
+        assert_eq!(not_allowed.status(), StatusCode::METHOD_NOT_ALLOWED);
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "a write waited for a save that never came"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
