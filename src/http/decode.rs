@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, MAX_DESCRIPTION_CHARS, name_list};
 use crate::domain::device::{
     ACCEPTED_COMBINATIONS, DeviceSubmission, HardwareHash, MAX_FIELD_CHARS,
     devices_without_identifiers, present,
@@ -151,17 +151,17 @@ fn device_list(v: &Value, prefix: &str) -> Result<Vec<DeviceSubmission>, ApiErro
         .collect::<Result<Vec<_>, _>>()?;
     let missing = devices_without_identifiers(&devices);
     if !missing.is_empty() {
-        let names: Vec<String> = missing.iter().map(|i| format!("{prefix}[{i}]")).collect();
-        return Err(ApiError::invalid_input(
-            "",
-            &format!(
-                "{} {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
-                names.join(", "),
-                if names.len() == 1 { "carries" } else { "carry" },
-                ACCEPTED_COMBINATIONS.join("; "),
-            ),
-        )
-        .with_data(names));
+        let mut names: Vec<String> = missing.iter().map(|i| format!("{prefix}[{i}]")).collect();
+        let rest = format!(
+            " {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
+            if names.len() == 1 { "carries" } else { "carry" },
+            ACCEPTED_COMBINATIONS.join("; "),
+        );
+        let budget = MAX_DESCRIPTION_CHARS - "Invalid request input: ".len() - rest.chars().count();
+        let (listed, named) = name_list(&names, budget);
+        // `data` names the same offenders as the description, so both stay bounded.
+        names.truncate(named);
+        return Err(ApiError::invalid_input("", &format!("{listed}{rest}")).with_data(names));
     }
     Ok(devices)
 }

@@ -31,6 +31,41 @@ pub mod code {
     pub const REQUEST_ID_REUSED: u32 = 1003;
 }
 
+/// Microsoft documents `description` as at most 1,024 characters; longer ones are cut here.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// `data` is bounded the same way: its entries together carry at most this many characters.
+pub const MAX_DATA_CHARS: usize = 1024;
+
+/// The first `names` that fit in `budget` characters joined by `, `, then ` and N more` when some
+/// did not fit; with how many were named. Long offender lists (2,000 invalid devices) stay within
+/// Microsoft's 1,024-character description.
+pub fn name_list(names: &[String], budget: usize) -> (String, usize) {
+    let total = names.len();
+    let mut text = String::new();
+    let mut named = 0;
+    for (i, name) in names.iter().enumerate() {
+        let sep = if i == 0 { 0 } else { 2 };
+        // Room for the tail that would follow if later names were left out.
+        let tail = if i + 1 == total {
+            0
+        } else {
+            format!(" and {} more", total - i - 1).len()
+        };
+        if text.chars().count() + sep + name.chars().count() + tail > budget && named > 0 {
+            break;
+        }
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(name);
+        named += 1;
+    }
+    if named < total {
+        text.push_str(&format!(" and {} more", total - named));
+    }
+    (text, named)
+}
+
 /// The wire envelope: `{"code", "description", "data", "source"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorBody {
@@ -214,8 +249,37 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl ErrorBody {
+    /// The envelope cut to Microsoft's limits, whatever built it: the description to
+    /// [`MAX_DESCRIPTION_CHARS`] (ending in `…`), `data` to its first entries that fit
+    /// [`MAX_DATA_CHARS`].
+    fn bounded(mut self) -> Self {
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            let mut cut: String = self
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS - 1)
+                .collect();
+            cut.push('…');
+            self.description = cut;
+        }
+        let mut used = 0;
+        let keep = self
+            .data
+            .iter()
+            .take_while(|entry| {
+                used += entry.chars().count();
+                used <= MAX_DATA_CHARS
+            })
+            .count();
+        self.data.truncate(keep);
+        self
+    }
+}
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        self.body = self.body.bounded();
         if self.status.is_server_error() {
             tracing::error!(
                 code = self.body.code,
