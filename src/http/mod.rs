@@ -17,6 +17,7 @@ pub mod headers;
 mod idempotency;
 pub mod identity;
 mod intercept;
+mod links;
 mod log;
 pub mod normalize;
 pub mod openapi;

@@ -16,6 +16,7 @@ mod hostile;
 mod idempotency;
 mod identity;
 mod jobs;
+mod links;
 mod partners;
 mod paths;
 mod policies;
