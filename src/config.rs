@@ -145,9 +145,13 @@ pub struct Config {
     #[arg(long, env = "PCE_PERSIST_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub persist_interval: Duration,
 
-    /// How long a connection has to send a request's headers, counted from when the server
-    /// starts waiting for them (a new connection, or one idle between requests); then it is
-    /// closed. Not a flag: fixed for users, shortened by tests.
+    /// How long a connection that sends nothing (new, or idle between keep-alive requests)
+    /// stays open, like a cloud front door's idle timeout (e.g. `4m`, `30s`).
+    #[arg(long, env = "PCE_IDLE_TIMEOUT", default_value = "4m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a request has to send the rest of its headers once its first byte has arrived;
+    /// then the connection is closed. Not a flag: fixed for users, shortened by tests.
     #[arg(skip = HEADER_READ_TIMEOUT)]
     pub header_read_timeout: Duration,
 
@@ -250,6 +254,7 @@ mod tests {
         assert_eq!(c.journal_size, 1000);
         assert_eq!(c.persist_interval, Duration::from_secs(1));
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(240));
         assert_eq!(c.body_read_timeout, Duration::from_secs(30));
         assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());
         assert_eq!(c.identity, IdentityMode::Permissive);
