@@ -99,6 +99,12 @@ pub struct Config {
     #[arg(long, env = "PCE_DEVICE_CODE_APPROVE_AFTER", default_value = "0s", value_parser = parse_duration)]
     pub device_code_approve_after: Duration,
 
+    /// `any`: every GUID is an existing customer with a reseller relationship; `seeded`: only
+    /// customers of the seed or the state exist (else 404 code 60003), and one seeded with
+    /// `"relationship": false` is a 403 code 20002.
+    #[arg(long, env = "PCE_CUSTOMERS", value_enum, default_value_t = CustomersMode::Any)]
+    pub customers: CustomersMode,
+
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,
@@ -174,6 +180,12 @@ pub enum ClockMode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CustomersMode {
+    Any,
+    Seeded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMode {
     Bearer,
     Jwt,
@@ -246,6 +258,7 @@ mod tests {
         assert_eq!(c.queued_for, Duration::from_secs(1));
         assert_eq!(c.processing_for, Duration::from_secs(2));
         assert_eq!(c.auth, AuthMode::Bearer);
+        assert_eq!(c.customers, CustomersMode::Any);
         assert!(!c.strict_hardware_hash);
         assert_eq!(c.max_body, 32 << 20);
         assert_eq!(c.log_format, LogFormat::Text);

@@ -70,7 +70,7 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         AuthMode::Bearer => Err(ApiError::unauthorized()),
         AuthMode::Jwt => verified(&state, &mut req),
     };
-    if let Err(e) = checked {
+    if let Err(e) = checked.and_then(|()| super::customers::check(&state, &req)) {
         return e.into_response();
     }
     let partner = Partner::of(req.extensions());

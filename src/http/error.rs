@@ -22,6 +22,10 @@ pub mod code {
     pub const ACCESS_DENIED: u32 = 2032;
     /// 404: "Not found".
     pub const NOT_FOUND: u32 = 1000;
+    /// 403: "The partner id {0} has no commerce relationship with the customer id {1}."
+    pub const NO_RELATIONSHIP: u32 = 20_002;
+    /// 404: "Tenant not found".
+    pub const TENANT_NOT_FOUND: u32 = 60_003;
     // EMULATOR: Microsoft documents no codes for these; ours are listed in the README.
     /// 405: method not allowed on an existing route.
     pub const METHOD_NOT_ALLOWED: u32 = 1001;
@@ -161,6 +165,28 @@ impl ApiError {
             vec![field.to_owned()]
         };
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, description).with_data(data)
+    }
+
+    /// 404 60003 for a customer `--customers seeded` does not know.
+    pub fn tenant_not_found(customer: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::TENANT_NOT_FOUND,
+            format!(
+                "Tenant not found: customer `{customer}` does not exist (--customers seeded knows only the customers of the seed and the state)."
+            ),
+        )
+    }
+
+    /// 403 20002 for a seeded customer marked `"relationship": false`.
+    pub fn no_relationship(partner: &str, customer: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code::NO_RELATIONSHIP,
+            format!(
+                "The partner id {partner} has no commerce relationship with the customer id {customer}."
+            ),
+        )
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {

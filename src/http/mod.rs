@@ -4,6 +4,7 @@
 mod auth;
 mod batch_status;
 mod body;
+mod customers;
 mod deadline;
 mod decode;
 mod device_batches;

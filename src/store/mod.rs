@@ -17,6 +17,7 @@
 //! `store/partners.rs`).
 
 mod batches;
+mod customers;
 mod faults;
 mod idempotency;
 mod identity;
@@ -42,6 +43,7 @@ use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
+pub use customers::CustomerAccess;
 pub use faults::FaultView;
 pub use idempotency::{Claim, IdempotencyCache, RecordedAnswer};
 pub use identity::{
@@ -188,6 +190,8 @@ struct Customer {
     policy_order: Vec<PolicyId>,
     /// Seeded devices registered to another tenant, kept so that exports reproduce them.
     foreign: Vec<ForeignDevice>,
+    /// Seeded as `"relationship": false`: the partner has no reseller relationship with it.
+    no_relationship: bool,
 }
 
 impl Customer {

@@ -63,6 +63,10 @@ pub struct ClockDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerDoc {
     pub id: String,
+    /// `false`: the partner has no reseller relationship with this customer (403 code 20002
+    /// under `--customers seeded`). Absent: it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -660,6 +664,9 @@ fn apply(state: &mut State, plans: Plans<'_>, summary: &mut SeedSummary) {
             ..
         } = &mut *state;
         let cust = customers.entry(plan.id).or_default();
+        if let Some(relationship) = customer_doc.relationship {
+            cust.no_relationship = !relationship;
+        }
         summary.policies += plan.policies.len();
         for p in plan.policies {
             cust.policy_order.push(p.id);
@@ -835,6 +842,7 @@ impl Store {
                 jobs.sort_by_key(|j| (j.accepted_at, j.id));
                 CustomerDoc {
                     id: id.to_string(),
+                    relationship: c.no_relationship.then_some(false),
                     policies,
                     batches,
                     jobs: jobs.into_iter().map(|j| job_doc(j)).collect(),
@@ -994,6 +1002,7 @@ mod tests {
         let doc = Document {
             customers: vec![CustomerDoc {
                 id: customer(2).to_string(),
+                relationship: None,
                 policies: vec![],
                 batches: vec![BatchDoc {
                     id: "Theirs".into(),

@@ -7,6 +7,7 @@ mod contract;
 mod control_clock;
 mod control_faults;
 mod control_state;
+mod customers;
 mod dashboard;
 mod devices;
 mod errors;
