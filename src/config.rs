@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::rate_limit::RateLimit;
 use crate::domain::timestamp::Timestamp;
 
 /// A local emulator of the Microsoft Partner Center device-deployment (Windows Autopilot) API.
@@ -104,6 +105,12 @@ pub struct Config {
     /// `"relationship": false` is a 403 code 20002.
     #[arg(long, env = "PCE_CUSTOMERS", value_enum, default_value_t = CustomersMode::Any)]
     pub customers: CustomersMode,
+
+    /// Throttling budgets, off unless given: `partner=N/WINDOW,customer=N/WINDOW` (either may be
+    /// left out), e.g. `partner=500/1m,customer=100/1m`: so many Partner Center requests per
+    /// sliding window on the emulator clock, per partner tenant and per partner+customer.
+    #[arg(long, env = "PCE_RATE_LIMIT", value_parser = RateLimit::parse)]
+    pub rate_limit: Option<RateLimit>,
 
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
@@ -259,6 +266,7 @@ mod tests {
         assert_eq!(c.processing_for, Duration::from_secs(2));
         assert_eq!(c.auth, AuthMode::Bearer);
         assert_eq!(c.customers, CustomersMode::Any);
+        assert_eq!(c.rate_limit, None);
         assert!(!c.strict_hardware_hash);
         assert_eq!(c.max_body, 32 << 20);
         assert_eq!(c.log_format, LogFormat::Text);

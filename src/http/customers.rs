@@ -11,17 +11,19 @@ use crate::config::CustomersMode;
 use crate::domain::ids::CustomerId;
 use crate::store::CustomerAccess;
 
+/// The `{customer_id}` of a Partner Center request, when it is a GUID. The path is normalised
+/// before routing: `/v1/customers/{id}/...`.
+pub fn of_path(req: &Request) -> Option<CustomerId> {
+    CustomerId::parse(req.uri().path().split('/').nth(3)?)
+}
+
 /// Checks the `{customer_id}` of a Partner Center request, after authentication (a 401 comes
 /// first) and before the handler. A customer id that is not a GUID is left to the handler's 400.
 pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
     if state.config.customers == CustomersMode::Any {
         return Ok(());
     }
-    // The path is normalised before routing: `/v1/customers/{id}/...`.
-    let Some(raw) = req.uri().path().split('/').nth(3) else {
-        return Ok(());
-    };
-    let Some(customer) = CustomerId::parse(raw) else {
+    let Some(customer) = of_path(req) else {
         return Ok(());
     };
     let partner = Partner::of(req.extensions());

@@ -27,6 +27,7 @@ mod paging;
 pub mod partner;
 mod policies;
 mod server;
+mod throttle;
 pub mod transport;
 mod wire;
 

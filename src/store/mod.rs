@@ -25,6 +25,7 @@ mod journal;
 mod overview;
 mod partners;
 mod policies;
+mod rate_limits;
 mod snapshot;
 
 use std::collections::HashMap;
@@ -102,6 +103,8 @@ pub struct Store {
     faults: Mutex<faults::FaultBook>,
     journal: Mutex<journal::Journal>,
     partners: partners::Partners,
+    /// `--rate-limit` windows; only the default store's are used.
+    rate_limits: Mutex<rate_limits::Windows>,
     timings: Timings,
     strict_hardware_hash: bool,
 }
@@ -307,6 +310,7 @@ impl Store {
             faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
             journal: Mutex::new(journal::Journal::new(options.journal_size)),
             partners: partners::Partners::new(options),
+            rate_limits: Mutex::default(),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
         }
@@ -346,6 +350,7 @@ impl Store {
         self.partners.remove(None);
         lock(&self.journal).clear();
         lock(&self.faults).clear();
+        self.clear_rate_limits();
     }
 
     /// Clears one partner tenant's whole world (and the journal entries of its requests).

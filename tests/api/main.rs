@@ -23,4 +23,5 @@ mod paths;
 mod policies;
 mod schema;
 mod seeds;
+mod throttling;
 mod tls;
