@@ -60,13 +60,13 @@ impl DeviceError {
         match self {
             Self::AlreadyAssigned => "806",
             Self::AssignedToOtherTenant => "808",
-            // EMULATOR: Microsoft documents no numbers for these two; 807 and 809 sit beside the
-            // documented 806/808 Autopilot import codes and are listed in the README.
-            Self::Duplicated => "807",
-            Self::InvalidHardwareHash => "809",
-            // EMULATOR: policy-update failures are undocumented; these follow the same scheme.
-            Self::DeviceNotFound => "810",
-            Self::PolicyNotFound => "811",
+            // The Autopilot device-registration catalogue partners see in practice (README,
+            // "Jobs and device outcomes", for the sources): 813 ZtdDeviceIsNotUnique, 802
+            // InvalidZtdHardwareHash, 812 ZtdDeviceNotFound, 809 ZtdProfileIsNotRegistered.
+            Self::Duplicated => "813",
+            Self::InvalidHardwareHash => "802",
+            Self::DeviceNotFound => "812",
+            Self::PolicyNotFound => "809",
         }
     }
 
@@ -89,10 +89,10 @@ impl DeviceError {
         match self {
             Self::AlreadyAssigned => "ZtdDeviceAlreadyAssigned",
             Self::AssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
-            Self::Duplicated => "ZtdDeviceDuplicated",
+            Self::Duplicated => "ZtdDeviceIsNotUnique",
             Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
             Self::DeviceNotFound => "ZtdDeviceNotFound",
-            Self::PolicyNotFound => "ZtdPolicyNotFound",
+            Self::PolicyNotFound => "ZtdProfileIsNotRegistered",
         }
     }
 }

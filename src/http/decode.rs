@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, MAX_DESCRIPTION_CHARS, name_list};
 use crate::domain::device::{
     ACCEPTED_COMBINATIONS, DeviceProblem, DeviceSubmission, HardwareHash, RawDevice,
 };
@@ -133,16 +133,20 @@ fn device_list(v: &Value, prefix: &str) -> Result<Vec<DeviceSubmission>, ApiErro
         }
     }
     if !missing.is_empty() {
-        return Err(ApiError::invalid_input(
-            "",
-            &format!(
-                "{} {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
-                missing.join(", "),
-                if missing.len() == 1 { "carries" } else { "carry" },
-                ACCEPTED_COMBINATIONS.join("; "),
-            ),
-        )
-        .with_data(missing));
+        let rest = format!(
+            " {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
+            if missing.len() == 1 {
+                "carries"
+            } else {
+                "carry"
+            },
+            ACCEPTED_COMBINATIONS.join("; "),
+        );
+        let budget = MAX_DESCRIPTION_CHARS - "Invalid request input: ".len() - rest.chars().count();
+        let (listed, named) = name_list(&missing, budget);
+        // `data` names the same offenders as the description, so both stay bounded.
+        missing.truncate(named);
+        return Err(ApiError::invalid_input("", &format!("{listed}{rest}")).with_data(missing));
     }
     Ok(devices)
 }

@@ -129,10 +129,7 @@ async fn list_devices(
     if let Some(next) = page.next {
         let token = paging::encode(customer, &path.batch_id, next);
         links.next = Some(Link {
-            uri: format!(
-                "/customers/{customer}/deviceBatches/{}/devices",
-                path.batch_id
-            ),
+            uri: super::links::batch_devices(customer, &path.batch_id),
             method: "GET",
             headers: vec![KeyValue {
                 key: "MS-ContinuationToken",

@@ -22,6 +22,10 @@ pub mod code {
     pub const ACCESS_DENIED: u32 = 2032;
     /// 404: "Not found".
     pub const NOT_FOUND: u32 = 1000;
+    /// 403: "The partner id {0} has no commerce relationship with the customer id {1}."
+    pub const NO_RELATIONSHIP: u32 = 20_002;
+    /// 404: "Tenant not found".
+    pub const TENANT_NOT_FOUND: u32 = 60_003;
     // EMULATOR: Microsoft documents no codes for these; ours are listed in the README.
     /// 405: method not allowed on an existing route.
     pub const METHOD_NOT_ALLOWED: u32 = 1001;
@@ -29,6 +33,41 @@ pub mod code {
     pub const BATCH_EXISTS: u32 = 1002;
     /// 409: an `MS-RequestId` reused with a different body, or while the first is in flight.
     pub const REQUEST_ID_REUSED: u32 = 1003;
+}
+
+/// Microsoft documents `description` as at most 1,024 characters; longer ones are cut here.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// `data` is bounded the same way: its entries together carry at most this many characters.
+pub const MAX_DATA_CHARS: usize = 1024;
+
+/// The first `names` that fit in `budget` characters joined by `, `, then ` and N more` when some
+/// did not fit; with how many were named. Long offender lists (2,000 invalid devices) stay within
+/// Microsoft's 1,024-character description.
+pub fn name_list(names: &[String], budget: usize) -> (String, usize) {
+    let total = names.len();
+    let mut text = String::new();
+    let mut named = 0;
+    for (i, name) in names.iter().enumerate() {
+        let sep = if i == 0 { 0 } else { 2 };
+        // Room for the tail that would follow if later names were left out.
+        let tail = if i + 1 == total {
+            0
+        } else {
+            format!(" and {} more", total - i - 1).len()
+        };
+        if text.chars().count() + sep + name.chars().count() + tail > budget && named > 0 {
+            break;
+        }
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(name);
+        named += 1;
+    }
+    if named < total {
+        text.push_str(&format!(" and {} more", total - named));
+    }
+    (text, named)
 }
 
 /// The wire envelope: `{"code", "description", "data", "source"}`.
@@ -128,6 +167,28 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, description).with_data(data)
     }
 
+    /// 404 60003 for a customer `--customers seeded` does not know.
+    pub fn tenant_not_found(customer: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::TENANT_NOT_FOUND,
+            format!(
+                "Tenant not found: customer `{customer}` does not exist (--customers seeded knows only the customers of the seed and the state)."
+            ),
+        )
+    }
+
+    /// 403 20002 for a seeded customer marked `"relationship": false`.
+    pub fn no_relationship(partner: &str, customer: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code::NO_RELATIONSHIP,
+            format!(
+                "The partner id {partner} has no commerce relationship with the customer id {customer}."
+            ),
+        )
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, what)
     }
@@ -221,8 +282,37 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl ErrorBody {
+    /// The envelope cut to Microsoft's limits, whatever built it: the description to
+    /// [`MAX_DESCRIPTION_CHARS`] (ending in `…`), `data` to its first entries that fit
+    /// [`MAX_DATA_CHARS`].
+    fn bounded(mut self) -> Self {
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            let mut cut: String = self
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS - 1)
+                .collect();
+            cut.push('…');
+            self.description = cut;
+        }
+        let mut used = 0;
+        let keep = self
+            .data
+            .iter()
+            .take_while(|entry| {
+                used += entry.chars().count();
+                used <= MAX_DATA_CHARS
+            })
+            .count();
+        self.data.truncate(keep);
+        self
+    }
+}
+
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        self.body = self.body.bounded();
         if self.status.is_server_error() {
             tracing::error!(
                 code = self.body.code,

@@ -112,7 +112,7 @@ fn injected_status(status: u16, rule: Option<Uuid>) -> Response {
 }
 
 /// The API gateway's throttling answer, which is not the Partner Center envelope.
-fn throttled(retry_after_seconds: u64) -> Response {
+pub(super) fn throttled(retry_after_seconds: u64) -> Response {
     let body = serde_json::json!({
         "statusCode": 429,
         "message": format!("Rate limit is exceeded. Try again in {retry_after_seconds} seconds."),

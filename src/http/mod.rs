@@ -4,6 +4,8 @@
 mod auth;
 mod batch_status;
 mod body;
+mod customers;
+mod deadline;
 mod decode;
 mod device_batches;
 mod devices;
@@ -18,6 +20,7 @@ pub(crate) mod headers;
 mod idempotency;
 pub(crate) mod identity;
 mod intercept;
+mod links;
 mod log;
 pub(crate) mod normalize;
 pub mod openapi;
@@ -26,6 +29,7 @@ pub mod partner;
 mod policies;
 mod respond;
 mod server;
+mod throttle;
 pub(crate) mod transport;
 mod wire;
 

@@ -84,7 +84,7 @@ async fn paging_across_250_devices_gives_three_pages_without_repeats_or_losses()
             Some(next) => {
                 assert_eq!(
                     page["links"],
-                    json!({"next": {"uri": format!("/customers/{CUSTOMER}/deviceBatches/Big batch/devices"),
+                    json!({"next": {"uri": format!("/customers/{CUSTOMER}/deviceBatches/Big%20batch/devices"),
                                     "method": "GET", "headers": [{"key": "MS-ContinuationToken", "value": next}]}})
                 );
                 token = Some(next.to_owned());

@@ -183,6 +183,46 @@ async fn devices_without_an_accepted_combination_reject_the_whole_request() {
 }
 
 #[tokio::test]
+async fn thousands_of_invalid_devices_keep_the_description_within_microsofts_1024_characters() {
+    let app = spawn_app().await;
+    let devices: Vec<_> = (0..2000)
+        .map(|i| json!({"modelName": format!("M{i}")}))
+        .collect();
+    let response = app
+        .post_json(
+            &batches_path(),
+            &json!({"batchId": "B", "devices": devices}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().unwrap();
+    let description = body["description"].as_str().unwrap();
+    assert!(description.chars().count() <= 1024, "{}", description.len());
+    assert!(description.starts_with("Invalid request input: devices[0], devices[1], devices[2], "));
+    let data = body["data"].as_array().unwrap();
+    // The offenders named in the description are exactly those in `data`, the rest counted.
+    let named = data.len();
+    assert!((10..2000).contains(&named), "{named}");
+    assert_eq!(data[named - 1], format!("devices[{}]", named - 1));
+    assert!(
+        description.contains(&format!(
+            "devices[{}] and {} more carry none of",
+            named - 1,
+            2000 - named
+        )),
+        "{description}"
+    );
+    assert!(
+        data.iter()
+            .map(|d| d.as_str().unwrap().len())
+            .sum::<usize>()
+            <= 1024
+    );
+    // Nothing was created.
+    app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
+}
+
+#[tokio::test]
 async fn malformed_device_lists_name_the_device_by_index() {
     let app = spawn_app().await;
     app.create_batch(CUSTOMER, "B", json!([pk("K")])).await;
