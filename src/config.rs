@@ -112,6 +112,11 @@ pub struct Config {
     #[arg(long, env = "PCE_RATE_LIMIT", value_parser = RateLimit::parse)]
     pub rate_limit: Option<RateLimit>,
 
+    /// Write a UTF-8 BOM before the JSON bodies of Partner Center routes (`true`/`false` in the
+    /// env var).
+    #[arg(long, env = "PCE_RESPONSE_BOM")]
+    pub response_bom: bool,
+
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,
