@@ -117,6 +117,11 @@ pub struct Config {
     #[arg(long, env = "PCE_RESPONSE_BOM")]
     pub response_bom: bool,
 
+    /// While a job is queued or processing, show each of its devices as `in-progress` (the docs'
+    /// device status) instead of the job's status (`true`/`false` in the env var).
+    #[arg(long, env = "PCE_DEVICE_STATUS_WHILE_RUNNING")]
+    pub device_status_while_running: bool,
+
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,

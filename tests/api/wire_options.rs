@@ -1,4 +1,4 @@
-//! Opt-in wire quirks for testing clients: `--response-bom`.
+//! Opt-in wire quirks for testing clients: `--response-bom`, `--device-status-while-running`.
 
 use partner_center_emulator::Config;
 use reqwest::StatusCode;
@@ -51,4 +51,26 @@ async fn by_default_json_bodies_have_no_bom() {
         .get(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
         .await;
     assert!(response.bytes().await.unwrap().starts_with(b"{"));
+}
+
+#[tokio::test]
+async fn device_status_while_running_shows_in_progress_until_the_job_is_terminal() {
+    let mut config = Config::for_tests();
+    config.device_status_while_running = true;
+    let app = spawn_with(config).await;
+    let location = app
+        .create_batch(CUSTOMER, "B", serde_json::json!([pk("K1"), pk("K1")]))
+        .await;
+    for (advance, job_status) in [(0, "queued"), (1, "processing")] {
+        app.advance(advance);
+        let job = app.job(&location).await;
+        assert_eq!(job["status"], job_status);
+        for device in job["devicesStatus"].as_array().unwrap() {
+            assert_eq!(device["status"], "in-progress");
+        }
+    }
+    app.advance(2);
+    let job = app.job(&location).await;
+    assert_eq!(job["devicesStatus"][0]["status"], "finished");
+    assert_eq!(job["devicesStatus"][1]["status"], "finished_with_errors");
 }
