@@ -112,6 +112,16 @@ pub struct Config {
     #[arg(long, env = "PCE_RATE_LIMIT", value_parser = RateLimit::parse)]
     pub rate_limit: Option<RateLimit>,
 
+    /// Write a UTF-8 BOM before the JSON bodies of Partner Center routes (`true`/`false` in the
+    /// env var).
+    #[arg(long, env = "PCE_RESPONSE_BOM")]
+    pub response_bom: bool,
+
+    /// While a job is queued or processing, show each of its devices as `in-progress` (the docs'
+    /// device status) instead of the job's status (`true`/`false` in the env var).
+    #[arg(long, env = "PCE_DEVICE_STATUS_WHILE_RUNNING")]
+    pub device_status_while_running: bool,
+
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,

@@ -4,6 +4,7 @@
 mod auth;
 mod batch_status;
 mod body;
+mod bom;
 mod customers;
 mod deadline;
 mod decode;
@@ -124,12 +125,16 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and
 /// the mock Entra ID.
 pub fn router(state: AppState) -> Router {
-    let partner_center = Router::new()
+    let mut partner_center = Router::new()
         .merge(device_batches::router())
         .merge(devices::router())
         .merge(policies::router())
         .merge(batch_status::router())
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
+    if state.config.response_bom {
+        // Outside the guard, so its 401s, 403s, 404s and 429s carry the BOM too.
+        partner_center = partner_center.route_layer(from_fn(bom::prefix));
+    }
     Router::new()
         .merge(partner_center)
         .merge(emulator::router())

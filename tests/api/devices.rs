@@ -18,7 +18,6 @@ fn device_json(id: &str, policy: Value) -> Value {
         "oemManufacturerName": "Dell Inc.",
         "policies": [{"key": "o_o_b_e", "value": policy}],
         "uploadedDate": "2026-11-21T10:00:00+00:00",
-        "allowedOperations": ["GET", "PATCH", "DELETE"],
         "attributes": {"objectType": "Device"}
     })
 }

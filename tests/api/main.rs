@@ -25,3 +25,4 @@ mod schema;
 mod seeds;
 mod throttling;
 mod tls;
+mod wire_options;
