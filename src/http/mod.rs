@@ -11,6 +11,7 @@ mod decode;
 mod device_batches;
 mod devices;
 pub mod emulator;
+mod encoding;
 pub mod error;
 mod extract;
 pub(crate) mod fast;
