@@ -20,7 +20,7 @@ pub enum Decision {
 /// `owner_of` answers which customer (tenant) holds an identity now. Checks run in the order a
 /// partner would want them reported: a malformed hash first (it cannot be matched at all), then a
 /// repeat inside this upload (the first occurrence wins), then registration elsewhere.
-/// Every device must carry accepted identifiers: callers validate that before accepting.
+/// A device without an accepted identifier combination fails with 803.
 pub fn decide(
     customer: CustomerId,
     devices: &[DeviceSubmission],
@@ -35,8 +35,7 @@ pub fn decide(
                 return Decision::Fail(DeviceError::InvalidHardwareHash);
             }
             let Some(identity) = device.identity() else {
-                // Unreachable after validation; a failure is still the safe answer.
-                return Decision::Fail(DeviceError::InvalidHardwareHash);
+                return Decision::Fail(DeviceError::MissingIdentifiers);
             };
             if !seen.insert(identity) {
                 return Decision::Fail(DeviceError::Duplicated);

@@ -4,11 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use super::error::{ApiError, MAX_DESCRIPTION_CHARS, name_list};
-use crate::domain::device::{
-    ACCEPTED_COMBINATIONS, DeviceSubmission, HardwareHash, MAX_FIELD_CHARS,
-    devices_without_identifiers, present,
-};
+use super::error::ApiError;
+use crate::domain::device::{DeviceSubmission, HardwareHash, MAX_FIELD_CHARS, present};
 use crate::domain::ids::BatchId;
 use crate::domain::policy::{PolicyCategory, PolicyFields, PolicySetting, dedup_settings};
 use crate::store::PolicyUpdate;
@@ -149,20 +146,9 @@ fn device_list(v: &Value, prefix: &str) -> Result<Vec<DeviceSubmission>, ApiErro
         .enumerate()
         .map(|(i, d)| device(d, &format!("{prefix}[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let missing = devices_without_identifiers(&devices);
-    if !missing.is_empty() {
-        let mut names: Vec<String> = missing.iter().map(|i| format!("{prefix}[{i}]")).collect();
-        let rest = format!(
-            " {} none of the accepted identifier combinations: {}. A field counts when it is a non-empty string.",
-            if names.len() == 1 { "carries" } else { "carry" },
-            ACCEPTED_COMBINATIONS.join("; "),
-        );
-        let budget = MAX_DESCRIPTION_CHARS - "Invalid request input: ".len() - rest.chars().count();
-        let (listed, named) = name_list(&names, budget);
-        // `data` names the same offenders as the description, so both stay bounded.
-        names.truncate(named);
-        return Err(ApiError::invalid_input("", &format!("{listed}{rest}")).with_data(names));
-    }
+    // A well-formed device without an accepted identifier combination does not make the request
+    // invalid: it fails alone in the job with 803 MissingZtdSerialNumberAndProductKey, as
+    // Autopilot reports it per device.
     Ok(devices)
 }
 
@@ -452,21 +438,13 @@ mod tests {
     }
 
     #[test]
-    fn every_device_without_identifiers_is_named() {
-        let err = device_batch_creation_request(&json!({
+    fn devices_without_identifiers_are_left_to_the_job() {
+        let (_, devices) = device_batch_creation_request(&json!({
             "batchId": "B",
             "devices": [{"serialNumber": "S"}, {"productKey": "P"}, {"modelName": ""}]
         }))
-        .unwrap_err();
-        assert_eq!(
-            err.body.data,
-            vec!["devices[0]".to_owned(), "devices[2]".to_owned()]
-        );
-        assert!(
-            err.body
-                .description
-                .contains("serialNumber + oemManufacturerName + modelName")
-        );
+        .expect("a valid request");
+        assert_eq!(devices.len(), 3);
     }
 
     #[test]

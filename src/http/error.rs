@@ -328,3 +328,34 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_name_lists_name_the_first_and_count_the_rest() {
+        let names: Vec<String> = (0..500).map(|i| format!("devices[{i}]")).collect();
+        let (text, named) = name_list(&names, 100);
+        assert!(text.chars().count() <= 100, "{text}");
+        assert!(
+            text.ends_with(&format!(" and {} more", 500 - named)),
+            "{text}"
+        );
+        assert_eq!(
+            name_list(&names[..2], 100),
+            ("devices[0], devices[1]".into(), 2)
+        );
+    }
+
+    #[test]
+    fn envelopes_are_cut_to_microsofts_limits() {
+        let body = ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, "x".repeat(5000))
+            .with_data(vec!["d".repeat(600); 3])
+            .body
+            .bounded();
+        assert_eq!(body.description.chars().count(), MAX_DESCRIPTION_CHARS);
+        assert!(body.description.ends_with('…'));
+        assert_eq!(body.data.len(), 1);
+    }
+}
