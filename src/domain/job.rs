@@ -46,6 +46,8 @@ pub enum DeviceError {
     AssignedToOtherTenant,
     /// The same device appears earlier in the same upload.
     Duplicated,
+    /// No accepted identifier combination (hash, product key, or serial + manufacturer + model).
+    MissingIdentifiers,
     /// The hardware hash is not valid base64 (only with `--strict-hardware-hash`).
     InvalidHardwareHash,
     /// A policy update named a device this customer does not have.
@@ -64,6 +66,7 @@ impl DeviceError {
             // "Jobs and device outcomes", for the sources): 813 ZtdDeviceIsNotUnique, 802
             // InvalidZtdHardwareHash, 812 ZtdDeviceNotFound, 809 ZtdProfileIsNotRegistered.
             Self::Duplicated => "813",
+            Self::MissingIdentifiers => "803",
             Self::InvalidHardwareHash => "802",
             Self::DeviceNotFound => "812",
             Self::PolicyNotFound => "809",
@@ -76,6 +79,7 @@ impl DeviceError {
             Self::AlreadyAssigned,
             Self::AssignedToOtherTenant,
             Self::Duplicated,
+            Self::MissingIdentifiers,
             Self::InvalidHardwareHash,
             Self::DeviceNotFound,
             Self::PolicyNotFound,
@@ -90,6 +94,7 @@ impl DeviceError {
             Self::AlreadyAssigned => "ZtdDeviceAlreadyAssigned",
             Self::AssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
             Self::Duplicated => "ZtdDeviceIsNotUnique",
+            Self::MissingIdentifiers => "MissingZtdSerialNumberAndProductKey",
             Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
             Self::DeviceNotFound => "ZtdDeviceNotFound",
             Self::PolicyNotFound => "ZtdProfileIsNotRegistered",

@@ -40,36 +40,6 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 /// `data` is bounded the same way: its entries together carry at most this many characters.
 pub const MAX_DATA_CHARS: usize = 1024;
 
-/// The first `names` that fit in `budget` characters joined by `, `, then ` and N more` when some
-/// did not fit; with how many were named. Long offender lists (2,000 invalid devices) stay within
-/// Microsoft's 1,024-character description.
-pub fn name_list(names: &[String], budget: usize) -> (String, usize) {
-    let total = names.len();
-    let mut text = String::new();
-    let mut named = 0;
-    for (i, name) in names.iter().enumerate() {
-        let sep = if i == 0 { 0 } else { 2 };
-        // Room for the tail that would follow if later names were left out.
-        let tail = if i + 1 == total {
-            0
-        } else {
-            format!(" and {} more", total - i - 1).len()
-        };
-        if text.chars().count() + sep + name.chars().count() + tail > budget && named > 0 {
-            break;
-        }
-        if i > 0 {
-            text.push_str(", ");
-        }
-        text.push_str(name);
-        named += 1;
-    }
-    if named < total {
-        text.push_str(&format!(" and {} more", total - named));
-    }
-    (text, named)
-}
-
 /// The wire envelope: `{"code", "description", "data", "source"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorBody {
@@ -333,5 +303,21 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_are_cut_to_microsofts_limits() {
+        let body = ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, "x".repeat(5000))
+            .with_data(vec!["d".repeat(600); 3])
+            .body
+            .bounded();
+        assert_eq!(body.description.chars().count(), MAX_DESCRIPTION_CHARS);
+        assert!(body.description.ends_with('…'));
+        assert_eq!(body.data.len(), 1);
     }
 }

@@ -11,6 +11,7 @@ mod decode;
 mod device_batches;
 mod devices;
 pub(crate) mod emulator;
+mod encoding;
 pub(crate) mod error;
 mod extract;
 pub(crate) mod fast;

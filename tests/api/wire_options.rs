@@ -77,3 +77,49 @@ async fn device_status_while_running_shows_in_progress_until_the_job_is_terminal
     assert_eq!(job["devicesStatus"][0]["status"], "finished");
     assert_eq!(job["devicesStatus"][1]["status"], "finished_with_errors");
 }
+
+async fn post_encoded(app: &TestApp, encoding: &str, body: Vec<u8>) -> Response {
+    app.client
+        .post(app.url(&format!("/v1/customers/{CUSTOMER}/deviceBatches")))
+        .header("Authorization", TOKEN)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", encoding)
+        .body(body)
+        .send_checked()
+        .await
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[tokio::test]
+async fn gzip_request_bodies_are_accepted_and_other_encodings_are_415() {
+    let mut config = Config::for_tests();
+    config.max_body = 4096;
+    let app = spawn_with(config).await;
+    let body = serde_json::json!({"batchId": "Zipped", "devices": [pk("K1")]}).to_string();
+    let response = post_encoded(&app, "gzip", gzip(body.as_bytes())).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_error(
+        post_encoded(&app, "br", body.clone().into_bytes()).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        envelope(800002, "Invalid request input: Content-Encoding `br` is not supported; send the body uncompressed or with `gzip`.", &[]),
+    )
+    .await;
+    let garbage = post_encoded(&app, "gzip", body.clone().into_bytes()).await;
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    // Decompressed past --max-body: 413, however small the compressed body.
+    let bomb = gzip(&vec![b' '; 100_000]);
+    assert!(bomb.len() < 4096);
+    let response = post_encoded(&app, "gzip", bomb).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Only the gzip upload was created.
+    let batches = app
+        .get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+        .await;
+    assert_eq!(batches["totalCount"], 1);
+}
