@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
+use crate::domain::rate_limit::RateLimit;
 use crate::domain::timestamp::Timestamp;
 
 /// A local emulator of the Microsoft Partner Center device-deployment (Windows Autopilot) API.
@@ -102,6 +103,28 @@ pub struct Config {
     #[arg(long, env = "PCE_DEVICE_CODE_APPROVE_AFTER", default_value = "0s", value_parser = parse_duration)]
     pub device_code_approve_after: Duration,
 
+    /// `any`: every GUID is an existing customer with a reseller relationship; `seeded`: only
+    /// customers of the seed or the state exist (else 404 code 60003), and one seeded with
+    /// `"relationship": false` is a 403 code 20002.
+    #[arg(long, env = "PCE_CUSTOMERS", value_enum, default_value_t = CustomersMode::Any)]
+    pub customers: CustomersMode,
+
+    /// Throttling budgets, off unless given: `partner=N/WINDOW,customer=N/WINDOW` (either may be
+    /// left out), e.g. `partner=500/1m,customer=100/1m`: so many Partner Center requests per
+    /// sliding window on the emulator clock, per partner tenant and per partner+customer.
+    #[arg(long, env = "PCE_RATE_LIMIT", value_parser = RateLimit::parse)]
+    pub rate_limit: Option<RateLimit>,
+
+    /// Write a UTF-8 BOM before the JSON bodies of Partner Center routes (`true`/`false` in the
+    /// env var).
+    #[arg(long, env = "PCE_RESPONSE_BOM")]
+    pub response_bom: bool,
+
+    /// While a job is queued or processing, show each of its devices as `in-progress` (the docs'
+    /// device status) instead of the job's status (`true`/`false` in the env var).
+    #[arg(long, env = "PCE_DEVICE_STATUS_WHILE_RUNNING")]
+    pub device_status_while_running: bool,
+
     /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,
@@ -176,9 +199,13 @@ pub struct Config {
     #[arg(long, env = "PCE_PERSIST_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub persist_interval: Duration,
 
-    /// How long a connection has to send a request's headers, counted from when the server
-    /// starts waiting for them (a new connection, or one idle between requests); then it is
-    /// closed. Not a flag: fixed for users, shortened by tests.
+    /// How long a connection that sends nothing (new, or idle between keep-alive requests)
+    /// stays open, like a cloud front door's idle timeout (e.g. `4m`, `30s`).
+    #[arg(long, env = "PCE_IDLE_TIMEOUT", default_value = "4m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a request has to send the rest of its headers once its first byte has arrived;
+    /// then the connection is closed. Not a flag: fixed for users, shortened by tests.
     #[arg(skip = HEADER_READ_TIMEOUT)]
     pub header_read_timeout: Duration,
 
@@ -245,6 +272,12 @@ pub enum Durability {
 pub enum ClockMode {
     System,
     Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CustomersMode {
+    Any,
+    Seeded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -357,6 +390,8 @@ mod tests {
         assert_eq!(c.queued_for, Duration::from_secs(1));
         assert_eq!(c.processing_for, Duration::from_secs(2));
         assert_eq!(c.auth, AuthMode::Bearer);
+        assert_eq!(c.customers, CustomersMode::Any);
+        assert_eq!(c.rate_limit, None);
         assert!(!c.strict_hardware_hash);
         assert_eq!(c.max_body, 32 << 20);
         assert_eq!(c.log_format, LogFormat::Text);
@@ -367,6 +402,7 @@ mod tests {
         assert_eq!(c.idempotency_memory, crate::store::IDEMPOTENCY_MEMORY);
         assert_eq!(c.persist_interval, Duration::from_secs(1));
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.idle_timeout, Duration::from_secs(240));
         assert_eq!(c.body_read_timeout, Duration::from_secs(30));
         assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert!(c.state_file.is_none() && c.seed.is_none() && c.faults.is_none());

@@ -138,9 +138,9 @@ try {
   step("the job moved to finished after clock advances pressed in the UI");
 
   await page.getByRole("button", { name: `Outcomes of job ${job}` }).click();
-  await within("#job-detail tr.failed", "807");
-  await within("#job-detail tr.failed", "ZtdDeviceDuplicated");
-  step("the failed device shows error code 807 (ZtdDeviceDuplicated)");
+  await within("#job-detail tr.failed", "813");
+  await within("#job-detail tr.failed", "ZtdDeviceIsNotUnique");
+  step("the failed device shows error code 813 (ZtdDeviceIsNotUnique)");
 
   await page.locator("#customers button", { hasText: "SDKTestDeviceBatch" }).click();
   await within("#devices", "1R9-ZNP67");

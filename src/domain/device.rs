@@ -89,13 +89,15 @@ pub struct RawDevice<'a> {
     pub model_name: Option<&'a str>,
 }
 
-/// The identifier fields of one valid device: it carries one of [`ACCEPTED_COMBINATIONS`], every
-/// field is within [`MAX_FIELD_CHARS`], and its identity is known.
+/// The identifier fields of one well-formed device: every field is within [`MAX_FIELD_CHARS`], and
+/// its identity is known when it carries one of [`ACCEPTED_COMBINATIONS`]. An upload accepts a
+/// device without one and fails it alone in the job (803, `domain/upload.rs`); the document loader
+/// cannot register it ([`DeviceSubmission::registrable_identity`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSubmission {
     hardware_hash: Option<HardwareHash>,
     text: TextFields,
-    identity: Identity,
+    identity: Option<Identity>,
 }
 
 /// The four descriptive fields, by name.
@@ -201,7 +203,8 @@ impl TextFields {
 
 impl DeviceSubmission {
     /// The only way to make a submission. Fields are checked in the order
-    /// `productKey, serialNumber, oemManufacturerName, modelName`, then the combinations.
+    /// `productKey, serialNumber, oemManufacturerName, modelName`; the combinations give the
+    /// identity (none when the device carries none of them).
     pub fn parse(raw: RawDevice<'_>) -> Result<Self, DeviceProblem> {
         let text = TextFields {
             product_key: DeviceField::parse("productKey", raw.product_key)?,
@@ -212,8 +215,7 @@ impl DeviceSubmission {
             )?,
             model_name: DeviceField::parse("modelName", raw.model_name)?,
         };
-        let identity = identity_of(raw.hardware_hash.as_ref(), text.borrowed())
-            .ok_or(DeviceProblem::NoIdentifiers)?;
+        let identity = identity_of(raw.hardware_hash.as_ref(), text.borrowed());
         Ok(Self {
             hardware_hash: raw.hardware_hash,
             text,
@@ -229,9 +231,16 @@ impl DeviceSubmission {
         &self.text
     }
 
-    /// What makes this device the same as another upload of it.
-    pub fn identity(&self) -> Identity {
+    /// What makes this device the same as another upload of it; `None` when it carries none of
+    /// [`ACCEPTED_COMBINATIONS`] (an upload fails it with 803).
+    pub fn identity(&self) -> Option<Identity> {
         self.identity
+    }
+
+    /// The identity of a device that is to be registered as it stands (a seeded one), which must
+    /// carry an accepted combination.
+    pub fn registrable_identity(&self) -> Result<Identity, DeviceProblem> {
+        self.identity.ok_or(DeviceProblem::NoIdentifiers)
     }
 
     /// The descriptive fields, packed.
@@ -405,11 +414,9 @@ mod tests {
             ("", "", "", "M", "N"),
             ("  ", " ", "S", "M", ""),
         ] {
-            assert_eq!(
-                device(hh, pk, sn, mfr, model),
-                Err(DeviceProblem::NoIdentifiers),
-                "{hh:?} {pk:?} {sn:?} {mfr:?} {model:?}"
-            );
+            let d = device(hh, pk, sn, mfr, model).expect("well-formed");
+            assert_eq!(d.identity(), None, "{hh:?} {pk:?} {sn:?} {mfr:?} {model:?}");
+            assert_eq!(d.registrable_identity(), Err(DeviceProblem::NoIdentifiers));
         }
     }
 
@@ -449,7 +456,7 @@ mod tests {
         let b = ok("HASH-B", "PK", "S", "M", "N");
         // The seed examples reuse one product key across devices with different hashes.
         assert_ne!(a.identity(), b.identity());
-        assert_eq!(a.identity(), Identity::of_hardware_hash("HASH-A"));
+        assert_eq!(a.identity(), Some(Identity::of_hardware_hash("HASH-A")));
         assert_eq!(
             ok("", "PK", "S", "M", "N").identity(),
             ok("", "PK", "", "", "").identity()
@@ -472,8 +479,8 @@ mod tests {
         );
         // The packed text gives the same identity when there is no hash.
         let tuple = ok("", "", "S", "M", "N");
-        assert_eq!(tuple.text().identity_without_hash(), Some(tuple.identity()));
-        assert_ne!(a.text().identity_without_hash(), Some(a.identity()));
+        assert_eq!(tuple.text().identity_without_hash(), tuple.identity());
+        assert_ne!(a.text().identity_without_hash(), a.identity());
     }
 
     #[test]

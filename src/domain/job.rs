@@ -46,6 +46,8 @@ pub enum DeviceError {
     AssignedToOtherTenant,
     /// The same device appears earlier in the same upload.
     Duplicated,
+    /// No accepted identifier combination (hash, product key, or serial + manufacturer + model).
+    MissingIdentifiers,
     /// The hardware hash is not valid base64 (only with `--strict-hardware-hash`).
     InvalidHardwareHash,
     /// A policy update named a device this customer does not have.
@@ -60,13 +62,14 @@ impl DeviceError {
         match self {
             Self::AlreadyAssigned => "806",
             Self::AssignedToOtherTenant => "808",
-            // EMULATOR: Microsoft documents no numbers for these two; 807 and 809 sit beside the
-            // documented 806/808 Autopilot import codes and are listed in the README.
-            Self::Duplicated => "807",
-            Self::InvalidHardwareHash => "809",
-            // EMULATOR: policy-update failures are undocumented; these follow the same scheme.
-            Self::DeviceNotFound => "810",
-            Self::PolicyNotFound => "811",
+            // The Autopilot device-registration catalogue partners see in practice (README,
+            // "Jobs and device outcomes", for the sources): 813 ZtdDeviceIsNotUnique, 802
+            // InvalidZtdHardwareHash, 812 ZtdDeviceNotFound, 809 ZtdProfileIsNotRegistered.
+            Self::Duplicated => "813",
+            Self::MissingIdentifiers => "803",
+            Self::InvalidHardwareHash => "802",
+            Self::DeviceNotFound => "812",
+            Self::PolicyNotFound => "809",
         }
     }
 
@@ -76,6 +79,7 @@ impl DeviceError {
             Self::AlreadyAssigned,
             Self::AssignedToOtherTenant,
             Self::Duplicated,
+            Self::MissingIdentifiers,
             Self::InvalidHardwareHash,
             Self::DeviceNotFound,
             Self::PolicyNotFound,
@@ -89,10 +93,11 @@ impl DeviceError {
         match self {
             Self::AlreadyAssigned => "ZtdDeviceAlreadyAssigned",
             Self::AssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
-            Self::Duplicated => "ZtdDeviceDuplicated",
+            Self::Duplicated => "ZtdDeviceIsNotUnique",
+            Self::MissingIdentifiers => "MissingZtdSerialNumberAndProductKey",
             Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
             Self::DeviceNotFound => "ZtdDeviceNotFound",
-            Self::PolicyNotFound => "ZtdPolicyNotFound",
+            Self::PolicyNotFound => "ZtdProfileIsNotRegistered",
         }
     }
 }

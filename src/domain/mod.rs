@@ -7,6 +7,7 @@ pub mod fault;
 pub mod ids;
 pub mod job;
 pub mod policy;
+pub mod rate_limit;
 pub mod timestamp;
 pub mod upload;
 

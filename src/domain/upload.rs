@@ -20,6 +20,7 @@ pub enum Decision {
 /// `owner_of` answers which customer (tenant) holds an identity now. Checks run in the order a
 /// partner would want them reported: a malformed hash first (it cannot be matched at all), then a
 /// repeat inside this upload (the first occurrence wins), then registration elsewhere.
+/// A device without an accepted identifier combination fails with 803.
 pub fn decide(
     customer: CustomerId,
     devices: &[DeviceSubmission],
@@ -33,7 +34,9 @@ pub fn decide(
             if strict_hardware_hash && !device.hardware_hash_is_valid() {
                 return Decision::Fail(DeviceError::InvalidHardwareHash);
             }
-            let identity = device.identity();
+            let Some(identity) = device.identity() else {
+                return Decision::Fail(DeviceError::MissingIdentifiers);
+            };
             if !seen.insert(identity) {
                 return Decision::Fail(DeviceError::Duplicated);
             }
@@ -67,8 +70,8 @@ mod tests {
     #[test]
     fn new_devices_register_and_known_ones_fail_with_806_or_808() {
         let (me, other) = (customer(1), customer(2));
-        let mine = hash_only("AAAA").identity();
-        let theirs = hash_only("BBBB").identity();
+        let mine = hash_only("AAAA").identity().unwrap();
+        let theirs = hash_only("BBBB").identity().unwrap();
         let owner_of = |i: &Identity| {
             if *i == mine {
                 Some(me)

@@ -72,8 +72,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         AuthMode::Bearer => Err(ApiError::unauthorized()),
         AuthMode::Jwt => verified(&state, &mut req),
     };
-    if let Err(e) = checked {
+    if let Err(e) = checked.and_then(|()| super::customers::check(&state, &req)) {
         return e.into_response();
+    }
+    if let Some(throttled) = super::throttle::check(&state, &req) {
+        return throttled;
     }
     let partner = Partner::of(req.extensions());
     let mut response = super::idempotency::idempotent_writes(&state, req, next).await;

@@ -69,7 +69,8 @@ struct DeviceUploadDetails<'a> {
 }
 
 impl<'a> BatchUploadDetails<'a> {
-    fn of(job: &'a Job, now: Timestamp) -> Self {
+    /// `in_progress`: `--device-status-while-running`, devices of a running job are `in-progress`.
+    fn of(job: &'a Job, now: Timestamp, in_progress: bool) -> Self {
         let terminal = job.status_at(now).is_terminal();
         let devices_status = job
             .entries
@@ -89,7 +90,13 @@ impl<'a> BatchUploadDetails<'a> {
                     device_id,
                     serial_number: entry.text.serial_number(),
                     product_key: entry.text.product_key(),
-                    status: job.entry_status_at(entry, now).as_str(),
+                    // The docs' device statuses are `in-progress`, `finished` and
+                    // `finished_with_errors`; by default devices follow the job's status.
+                    status: if in_progress && !terminal {
+                        "in-progress"
+                    } else {
+                        job.entry_status_at(entry, now).as_str()
+                    },
                     error_code: error.map(|e| e.code()),
                     error_description: error.map(|e| e.description()),
                     attributes: Attributes::of("DeviceUploadDetails"),
@@ -119,7 +126,8 @@ async fn get_batch_upload_status(
         return Ok(json_bytes(StatusCode::OK, bytes));
     }
     let now = tenant.state.clock.now();
-    let details = BatchUploadDetails::of(&job, now);
+    let in_progress = tenant.state.config.device_status_while_running;
+    let details = BatchUploadDetails::of(&job, now, in_progress);
     if !job.status_at(now).is_terminal() {
         return Ok(json_response(StatusCode::OK, &details));
     }

@@ -44,9 +44,10 @@ struct DeviceBatchJson {
 impl DeviceBatchJson {
     fn of(customer: CustomerId, batch: BatchView) -> Self {
         Self {
-            // The documented link carries the batch id as is, spaces included.
+            // EMULATOR: the documented example writes a batch id's spaces as is; the id is
+            // percent-encoded here so that ids with `/ ? # %` lead back to their batch.
             devices_link: Link {
-                uri: format!("/customers/{customer}/deviceBatches/{}/devices", batch.id),
+                uri: super::links::batch_devices(customer, batch.id.as_str()),
                 method: "GET",
                 headers: Vec::new(),
             },

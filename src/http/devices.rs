@@ -82,7 +82,6 @@ struct DeviceJson {
     oem_manufacturer_name: Option<String>,
     policies: [KeyValue; 1],
     uploaded_date: String,
-    allowed_operations: [&'static str; 3],
     attributes: Attributes,
 }
 
@@ -99,7 +98,6 @@ impl From<DeviceView> for DeviceJson {
                 value: d.policy_name,
             }],
             uploaded_date: d.uploaded_at.to_string(),
-            allowed_operations: ["GET", "PATCH", "DELETE"],
             attributes: Attributes::of("Device"),
         }
     }
@@ -129,10 +127,7 @@ async fn list_devices(
     if let Some(next) = page.next {
         let token = paging::encode(customer, &path.batch_id, next);
         links.next = Some(Link {
-            uri: format!(
-                "/customers/{customer}/deviceBatches/{}/devices",
-                path.batch_id
-            ),
+            uri: super::links::batch_devices(customer, &path.batch_id),
             method: "GET",
             headers: vec![KeyValue {
                 key: "MS-ContinuationToken",

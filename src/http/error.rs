@@ -22,6 +22,10 @@ pub mod code {
     pub const ACCESS_DENIED: u32 = 2032;
     /// 404: "Not found".
     pub const NOT_FOUND: u32 = 1000;
+    /// 403: "The partner id {0} has no commerce relationship with the customer id {1}."
+    pub const NO_RELATIONSHIP: u32 = 20_002;
+    /// 404: "Tenant not found".
+    pub const TENANT_NOT_FOUND: u32 = 60_003;
     // EMULATOR: Microsoft documents no codes for these; ours are listed in the README.
     /// 405: method not allowed on an existing route.
     pub const METHOD_NOT_ALLOWED: u32 = 1001;
@@ -30,6 +34,11 @@ pub mod code {
     /// 409: an `MS-RequestId` reused with a different body, or while the first is in flight.
     pub const REQUEST_ID_REUSED: u32 = 1003;
 }
+
+/// Microsoft documents `description` as at most 1,024 characters; longer ones are cut here.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// `data` is bounded the same way: its entries together carry at most this many characters.
+pub const MAX_DATA_CHARS: usize = 1024;
 
 /// The wire envelope: `{"code", "description", "data", "source"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,6 +148,28 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code::INVALID_INPUT, description).with_data(data)
     }
 
+    /// 404 60003 for a customer `--customers seeded` does not know.
+    pub fn tenant_not_found(customer: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::TENANT_NOT_FOUND,
+            format!(
+                "Tenant not found: customer `{customer}` does not exist (--customers seeded knows only the customers of the seed and the state)."
+            ),
+        )
+    }
+
+    /// 403 20002 for a seeded customer marked `"relationship": false`.
+    pub fn no_relationship(partner: &str, customer: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            code::NO_RELATIONSHIP,
+            format!(
+                "The partner id {partner} has no commerce relationship with the customer id {customer}."
+            ),
+        )
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, what)
     }
@@ -232,6 +263,34 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl ErrorBody {
+    /// The envelope cut to Microsoft's limits, whatever built it: the description to
+    /// [`MAX_DESCRIPTION_CHARS`] (ending in `…`), `data` to its first entries that fit
+    /// [`MAX_DATA_CHARS`].
+    fn bounded(mut self) -> Self {
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            let mut cut: String = self
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS - 1)
+                .collect();
+            cut.push('…');
+            self.description = cut;
+        }
+        let mut used = 0;
+        let keep = self
+            .data
+            .iter()
+            .take_while(|entry| {
+                used += entry.chars().count();
+                used <= MAX_DATA_CHARS
+            })
+            .count();
+        self.data.truncate(keep);
+        self
+    }
+}
+
 impl ApiError {
     /// The answer of a fault rule: logged as what it is (the emulator doing as told), not as a
     /// failure at ERROR.
@@ -245,7 +304,8 @@ impl ApiError {
         self.render()
     }
 
-    fn render(self) -> Response {
+    fn render(mut self) -> Response {
+        self.body = self.body.bounded();
         let mut response = json_response(self.status, &self.body);
         if self.challenge {
             response
@@ -274,5 +334,21 @@ impl IntoResponse for ApiError {
             );
         }
         self.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_are_cut_to_microsofts_limits() {
+        let body = ApiError::new(StatusCode::NOT_FOUND, code::NOT_FOUND, "x".repeat(5000))
+            .with_data(vec!["d".repeat(600); 3])
+            .body
+            .bounded();
+        assert_eq!(body.description.chars().count(), MAX_DESCRIPTION_CHARS);
+        assert!(body.description.ends_with('…'));
+        assert_eq!(body.data.len(), 1);
     }
 }

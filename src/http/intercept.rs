@@ -41,13 +41,14 @@ pub async fn faults_and_journal(
     let now = state.clock.now();
     let method = req.method().as_str().to_owned();
     let customer = path.split('/').nth(3).and_then(CustomerId::parse);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let request_id = sent(&parts.headers, &MS_REQUEST_ID);
     let correlation_id = sent(&parts.headers, &MS_CORRELATION_ID);
     // The body is read once here so the journal can keep it; handlers read the buffered copy.
-    let (response, bytes, fault) = match read_limited(&parts.headers, body, state.config.max_body)
+    let read = read_limited(&parts.headers, body, state.config.max_body)
         .await
-    {
+        .and_then(|b| super::encoding::decode(&mut parts.headers, b, state.config.max_body));
+    let (response, bytes, fault) = match read {
         Err(e) => (e.into_response(), Default::default(), None),
         Ok(bytes) => {
             let fault = state.store.fire_fault(&method, &path, customer, now);
@@ -112,7 +113,7 @@ fn injected_status(status: u16, rule: Option<Uuid>) -> Response {
 }
 
 /// The API gateway's throttling answer, which is not the Partner Center envelope.
-fn throttled(retry_after_seconds: u64) -> Response {
+pub(super) fn throttled(retry_after_seconds: u64) -> Response {
     let body = serde_json::json!({
         "statusCode": 429,
         "message": format!("Rate limit is exceeded. Try again in {retry_after_seconds} seconds."),

@@ -4,12 +4,16 @@
 mod auth;
 mod batch_status;
 mod body;
+mod bom;
 mod control_auth;
+mod customers;
+mod deadline;
 mod decode;
 mod device_batches;
 mod devices;
 mod durable;
 pub(crate) mod emulator;
+mod encoding;
 pub(crate) mod error;
 mod extract;
 pub(crate) mod fast;
@@ -20,6 +24,7 @@ pub(crate) mod headers;
 mod idempotency;
 pub(crate) mod identity;
 mod intercept;
+mod links;
 mod log;
 pub(crate) mod normalize;
 pub mod openapi;
@@ -28,6 +33,7 @@ pub mod partner;
 mod policies;
 mod respond;
 mod server;
+mod throttle;
 pub(crate) mod transport;
 mod wire;
 mod write_timeout;
@@ -123,12 +129,16 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and
 /// the mock Entra ID.
 pub fn router(state: AppState) -> Router {
-    let partner_center = Router::new()
+    let mut partner_center = Router::new()
         .merge(device_batches::router())
         .merge(devices::router())
         .merge(policies::router())
         .merge(batch_status::router())
         .route_layer(from_fn_with_state(state.clone(), auth::guard));
+    if state.config.response_bom {
+        // Outside the guard, so its 401s, 403s, 404s and 429s carry the BOM too.
+        partner_center = partner_center.route_layer(from_fn(bom::prefix));
+    }
     let routes = Router::new()
         .merge(partner_center)
         .merge(

@@ -12,7 +12,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 
 use super::write_timeout::WriteTimeout;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use axum::extract::Request;
@@ -20,6 +19,7 @@ use axum::response::Response;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::deadline::{Limits, Phase, Timed};
 use super::intercept::DropConnection;
 use super::transport::Transport;
 use super::{AppState, app};
@@ -81,18 +81,54 @@ fn mark(transport: Transport) -> impl Fn(Request<Incoming>) -> Request<Incoming>
     }
 }
 
+/// The app as one connection's hyper service, telling `phase` when a request is being served
+/// and when it has been answered.
+fn phased<S>(
+    app: S,
+    phase: Arc<Phase>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response,
+    Error = Dropped,
+    Future = impl Future<Output = Result<Response, Dropped>> + Send,
+> + Clone
++ Send
++ 'static
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Dropped>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    hyper::service::service_fn(move |req: Request<Incoming>| {
+        phase.serving();
+        let call = app.clone().oneshot(req);
+        let phase = phase.clone();
+        async move {
+            let answer = call.await;
+            phase.answered();
+            answer
+        }
+    })
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // A client has `header_read_timeout` to send each request's headers (hyper starts the clock
-    // when it begins waiting, idle keep-alive included), which closes idle and stalled
-    // (slowloris) connections instead of holding them open forever. A TLS handshake gets the
-    // same time, so a client that never finishes one cannot hold a connection either.
+    // A quiet connection (new, or idle between keep-alive requests) stays open for
+    // `idle_timeout`; once a request's first byte arrives it has `header_read_timeout` for its
+    // headers (see `deadline`), which closes stalled (slowloris) connections. A TLS handshake
+    // gets the header time, so a client that never finishes one cannot hold a connection either.
     let header_read_timeout = state.config.header_read_timeout;
     let write_timeout = state.config.write_timeout;
+    let limits = Limits {
+        idle: state.config.idle_timeout,
+        head: header_read_timeout,
+    };
     let transport = if tls.is_some() {
         Transport::Https
     } else {
@@ -122,14 +158,15 @@ async fn accept_loop(
         // a head over its buffer) get hyper's bare 400/414/431, without the envelope.
         let builder = {
             let mut b = hyper::server::conn::http1::Builder::new();
-            b.timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
+            // hyper's own header timer also runs while idle: `deadline::Timed` replaces it.
+            b.timer(TokioTimer::new()).header_read_timeout(None);
             b
         };
-        let service = TowerToHyperService::new(app.clone());
+        let phase = Phase::new();
+        let service = phased(app.clone(), phase.clone());
         match &tls {
             None => {
-                let stream = WriteTimeout::new(stream, write_timeout);
+                let stream = Timed::new(WriteTimeout::new(stream, write_timeout), phase, limits);
                 let connection =
                     graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -157,7 +194,8 @@ async fn accept_loop(
                             return;
                         }
                     };
-                    let stream = WriteTimeout::new(stream, write_timeout);
+                    let stream =
+                        Timed::new(WriteTimeout::new(stream, write_timeout), phase, limits);
                     let connection =
                         watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
                     if let Err(e) = connection.await {

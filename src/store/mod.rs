@@ -20,6 +20,7 @@
 //! `store/partners.rs`).
 
 mod batches;
+mod customers;
 pub mod document;
 mod faults;
 mod idempotency;
@@ -28,6 +29,7 @@ mod journal;
 mod overview;
 mod partners;
 mod policies;
+mod rate_limits;
 mod retention;
 
 use std::collections::HashMap;
@@ -46,6 +48,7 @@ use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
+pub use customers::CustomerAccess;
 pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
 pub use faults::FaultView;
 pub use idempotency::DEFAULT_MEMORY as IDEMPOTENCY_MEMORY;
@@ -111,6 +114,8 @@ pub struct Store {
     faults: Mutex<faults::FaultBook>,
     journal: Mutex<journal::Journal>,
     partners: partners::Partners,
+    /// `--rate-limit` windows; only the default store's are used.
+    rate_limits: Mutex<rate_limits::Windows>,
     timings: Timings,
     strict_hardware_hash: bool,
 }
@@ -199,6 +204,8 @@ struct Customer {
     policy_order: Vec<PolicyId>,
     /// Seeded devices registered to another tenant, kept so that exports reproduce them.
     foreign: Vec<ForeignDevice>,
+    /// Seeded as `"relationship": false`: the partner has no reseller relationship with it.
+    no_relationship: bool,
 }
 
 impl Customer {
@@ -317,6 +324,7 @@ impl Store {
                 options.journal_memory,
             )),
             partners: partners::Partners::new(options),
+            rate_limits: Mutex::default(),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
         }
@@ -356,6 +364,7 @@ impl Store {
         self.partners.remove(None);
         lock(&self.journal).clear();
         lock(&self.faults).clear();
+        self.clear_rate_limits();
     }
 
     /// Clears one partner tenant's whole world (and the journal entries of its requests).

@@ -6,7 +6,7 @@
 //! The default store (the one `AppState` holds) keeps today's unpartitioned data, the fault rules
 //! and the journal, and owns a map of partner stores created on first use. A partner store is a
 //! complete registry: its own customers, device identities (so 806/808 and
-//! `ZtdDeviceDuplicated` apply within one partner's world only), jobs, idempotency records and
+//! `ZtdDeviceIsNotUnique` apply within one partner's world only), jobs, idempotency records and
 //! reset epoch (so a continuation token of one partner is stale in another). Reusing `Store`
 //! keeps every rule in one place instead of threading a tenant key through each map and method.
 //!

@@ -10,7 +10,7 @@ fn batch_json(customer: &str, id: &str, count: u64) -> serde_json::Value {
         "createdBy": "Partner Center Emulator",
         "creationDate": "2026-11-21T10:00:00+00:00",
         "devicesCount": count,
-        "devicesLink": {"uri": format!("/customers/{customer}/deviceBatches/{id}/devices"), "method": "GET", "headers": []},
+        "devicesLink": {"uri": format!("/customers/{customer}/deviceBatches/{}/devices", id.replace(' ', "%20")), "method": "GET", "headers": []},
         "attributes": {"objectType": "DeviceBatch"}
     })
 }

@@ -45,7 +45,7 @@ async fn a_seeded_state_is_served_and_its_foreign_devices_answer_808() {
         devices["items"],
         json!([{"id": DEVICE, "serialNumber": "2R9-ZNP67", "modelName": "T7500", "oemManufacturerName": "Dell Inc.",
                 "policies": [{"key": "o_o_b_e", "value": "Kiosk"}], "uploadedDate": "2026-11-21T10:00:00+00:00",
-                "allowedOperations": ["GET", "PATCH", "DELETE"], "attributes": {"objectType": "Device"}}])
+                "attributes": {"objectType": "Device"}}])
     );
     let location = app
         .add_devices(CUSTOMER, "Lab", json!([pk("TAKEN-ELSEWHERE")]))

@@ -121,7 +121,7 @@ async fn jobs_are_listed_newest_first_and_their_outcomes_revealed_when_terminal(
     assert_eq!(
         detail["devicesStatus"],
         json!([{"position": 1, "productKey": "K1", "status": "finished_with_errors",
-                "errorCode": "807", "errorDescription": "ZtdDeviceDuplicated"}])
+                "errorCode": "813", "errorDescription": "ZtdDeviceIsNotUnique"}])
     );
     let one = app.get_json(&format!("{path}?limit=1")).await;
     assert_eq!(one["nextOffset"], 1);

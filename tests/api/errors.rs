@@ -154,32 +154,56 @@ async fn malformed_create_requests_name_the_failing_field() {
 }
 
 #[tokio::test]
-async fn devices_without_an_accepted_combination_reject_the_whole_request() {
+async fn devices_without_an_accepted_combination_fail_alone_with_803() {
     let app = spawn_app().await;
-    let body = r#"{"batchId": "B", "devices": [
+    let body = json!({"batchId": "B", "devices": [
         {"productKey": "OK"},
         {"serialNumber": "S-only"},
         {"hardwareHash": "", "productKey": "  "},
         {"serialNumber": "S", "oemManufacturerName": "M", "modelName": "N"}
-    ]}"#;
-    assert_invalid(
-        &app,
-        &batches_path(),
-        body,
-        "Invalid request input: devices[1], devices[2] carry none of the accepted identifier combinations: \
-         hardwareHash + productKey; hardwareHash + serialNumber; hardwareHash + productKey + serialNumber; \
-         hardwareHash only; productKey only; serialNumber + oemManufacturerName + modelName. \
-         A field counts when it is a non-empty string.",
-        &["devices[1]", "devices[2]"],
-    )
-    .await;
-    // The valid device was not registered: uploading it now succeeds.
-    let location = app.create_batch(CUSTOMER, "B", json!([pk("OK")])).await;
+    ]});
+    // The request as a whole is valid: accepted, and each such device fails in the job.
+    let location = app
+        .create_batch(CUSTOMER, "B", body["devices"].clone())
+        .await;
     app.finish_jobs();
+    let job = app.job(&location).await;
+    let statuses: Vec<(&str, Option<&str>, Option<&str>)> = job["devicesStatus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap(),
+                d["errorCode"].as_str(),
+                d["errorDescription"].as_str(),
+            )
+        })
+        .collect();
+    let missing = Some("MissingZtdSerialNumberAndProductKey");
     assert_eq!(
-        app.job(&location).await["devicesStatus"][0]["status"],
-        "finished"
+        statuses,
+        [
+            ("finished", None, None),
+            ("finished_with_errors", Some("803"), missing),
+            ("finished_with_errors", Some("803"), missing),
+            ("finished", None, None),
+        ]
     );
+}
+
+#[tokio::test]
+async fn thousands_of_devices_without_identifiers_are_accepted_and_fail_alone() {
+    let app = spawn_app().await;
+    let devices: Vec<_> = (0..2000)
+        .map(|i| json!({"modelName": format!("M{i}")}))
+        .collect();
+    let location = app.create_batch(CUSTOMER, "B", json!(devices)).await;
+    app.finish_jobs();
+    let job = app.job(&location).await;
+    let statuses = job["devicesStatus"].as_array().unwrap();
+    assert_eq!(statuses.len(), 2000);
+    assert!(statuses.iter().all(|d| d["errorCode"] == "803"));
 }
 
 #[tokio::test]
@@ -203,7 +227,6 @@ async fn malformed_device_lists_name_the_device_by_index() {
         &[],
     )
     .await;
-    assert_invalid(&app, &p, r#"[{"modelName": "N"}]"#, "Invalid request input: [0] carries none of the accepted identifier combinations: hardwareHash + productKey; hardwareHash + serialNumber; hardwareHash + productKey + serialNumber; hardwareHash only; productKey only; serialNumber + oemManufacturerName + modelName. A field counts when it is a non-empty string.", &["[0]"]).await;
 }
 
 #[tokio::test]

@@ -127,7 +127,7 @@ async fn outcomes_report_806_808_and_duplicates_and_the_batch_still_finishes() {
                 "ZtdDeviceAssignedToOtherTenant"
             ),
             succeeded("NEW"),
-            failed(None, Some("NEW"), "807", "ZtdDeviceDuplicated"),
+            failed(None, Some("NEW"), "813", "ZtdDeviceIsNotUnique"),
         ])
     );
 }
@@ -191,7 +191,7 @@ async fn strict_hardware_hash_fails_non_base64_hashes_only_when_enabled() {
     assert_eq!(
         job["devicesStatus"],
         json!([
-            failed(Some("S1"), None, "809", "InvalidZtdHardwareHash"),
+            failed(Some("S1"), None, "802", "InvalidZtdHardwareHash"),
             {"deviceId": "<guid>", "status": "finished", "attributes": {"objectType": "DeviceUploadDetails"}}
         ])
     );

@@ -167,10 +167,10 @@ async fn a_profile_assigned_by_a_policy_update_job_shows_by_name_and_counts() {
         job["devicesStatus"],
         json!([
             {"deviceId": ids[0], "productKey": "K1", "status": "finished", "attributes": {"objectType": "DeviceUploadDetails"}},
-            {"deviceId": "9993-8627-3608-6844-6369-4361-72", "status": "finished_with_errors", "errorCode": "810",
+            {"deviceId": "9993-8627-3608-6844-6369-4361-72", "status": "finished_with_errors", "errorCode": "812",
              "errorDescription": "ZtdDeviceNotFound", "attributes": {"objectType": "DeviceUploadDetails"}},
-            {"deviceId": ids[1], "productKey": "K2", "status": "finished_with_errors", "errorCode": "811",
-             "errorDescription": "ZtdPolicyNotFound", "attributes": {"objectType": "DeviceUploadDetails"}}
+            {"deviceId": ids[1], "productKey": "K2", "status": "finished_with_errors", "errorCode": "809",
+             "errorDescription": "ZtdProfileIsNotRegistered", "attributes": {"objectType": "DeviceUploadDetails"}}
         ])
     );
     let devices = app

@@ -215,6 +215,8 @@ fn check_json_body(what: &str, schema: &str, headers: &HeaderMap, body: &[u8]) {
             "{what}: JSON bodies are `application/json; charset=utf-8`"
         );
     }
+    // `--response-bom` puts a UTF-8 BOM before Partner Center JSON bodies.
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
     let value: Value = serde_json::from_slice(body).unwrap_or_else(|e| {
         panic!(
             "{what}: the body is not JSON ({e}): {:?}",

@@ -160,8 +160,9 @@ impl Planner<'_> {
             oem_manufacturer_name: d.oem_manufacturer_name.as_deref(),
             model_name: d.model_name.as_deref(),
         })
+        .and_then(|s| s.registrable_identity().map(|identity| (s, identity)))
         .or_else(|problem| fail(device_path(path, &problem), problem.to_string()))?;
-        let identity = submission.identity();
+        let (submission, identity) = submission;
         let text = submission.text();
         if self.state.identities.contains(&identity) || !self.identities.insert(identity) {
             return fail(

@@ -92,6 +92,7 @@ impl Store {
                 jobs.sort_by_key(|j| (j.accepted_at, j.id));
                 CustomerDoc {
                     id: id.to_string(),
+                    relationship: c.no_relationship.then_some(false),
                     policies,
                     batches,
                     jobs: jobs.into_iter().map(|j| job_doc(j)).collect(),

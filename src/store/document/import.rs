@@ -33,6 +33,7 @@ impl std::fmt::Display for At<'_> {
 /// Everything one customer's entry adds, checked and ready to apply.
 struct CustomerPlan {
     id: CustomerId,
+    relationship: Option<bool>,
     policies: Vec<Policy>,
     batches: Vec<(Batch, Vec<PlannedDevice>)>,
     foreign: Vec<ForeignDevice>,
@@ -130,6 +131,7 @@ impl Planner<'_> {
         }
         Ok(CustomerPlan {
             id,
+            relationship: doc.relationship,
             policies,
             batches,
             foreign,
@@ -172,6 +174,9 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
             ..
         } = &mut *state;
         let cust = customers.entry(plan.id).or_default();
+        if let Some(relationship) = plan.relationship {
+            cust.no_relationship = !relationship;
+        }
         summary.policies += plan.policies.len();
         for p in plan.policies {
             cust.policy_order.push(p.id);

@@ -129,6 +129,7 @@ mod tests {
         let doc = Document {
             customers: vec![CustomerDoc {
                 id: customer(2).to_string(),
+                relationship: None,
                 policies: vec![],
                 batches: vec![BatchDoc {
                     id: "Theirs".into(),

@@ -47,6 +47,10 @@ pub struct ClockDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerDoc {
     pub id: String,
+    /// `false`: the partner has no reseller relationship with this customer (403 code 20002
+    /// under `--customers seeded`). Absent: it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<PolicyDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,6 +1,6 @@
 //! Stalled clients: a thousand slowloris connections do not stop the server answering others,
-//! and each is closed once its timeout passes (headers: `header_read_timeout`, idle keep-alive
-//! included; bodies: `body_read_timeout`, answered 408). The timeouts are shortened here so that
+//! and each is closed once its timeout passes (quiet connections: `idle_timeout`; started
+//! headers: `header_read_timeout`; bodies: `body_read_timeout`, answered 408). The timeouts are shortened here so that
 //! nothing waits for the real ones (10 s and 30 s).
 
 use std::time::Duration;
@@ -96,7 +96,34 @@ fn with_timeouts(timeout: Duration) -> Config {
     let mut config = Config::for_tests();
     config.header_read_timeout = timeout;
     config.body_read_timeout = timeout;
+    config.idle_timeout = timeout;
     config
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_outlive_the_header_timeout_while_stalled_heads_do_not() {
+    // The real values are 4 minutes and 10 s; the ratio is what matters.
+    let mut config = Config::for_tests();
+    config.header_read_timeout = Duration::from_millis(300);
+    config.idle_timeout = Duration::from_secs(3);
+    let fixture = populated(config).await;
+    let app = &fixture.app;
+    let request = what_is_sent(Stall::KeptAlive);
+    let mut pooled = open_stalled(app, Stall::KeptAlive).await;
+    assert_eq!(read_one_response(&mut pooled).await.status, 200);
+    let mut stalled = open_stalled(app, Stall::Headers).await;
+    let started = std::time::Instant::now();
+    // A started request still gets only the header timeout: closed, unanswered.
+    assert!(parse_response(&read_to_close(&mut stalled).await).is_none());
+    // A slow poller (every second, three header timeouts) reuses its idle connection.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        pooled.write_all(&request).await.expect("write");
+        assert_eq!(read_one_response(&mut pooled).await.status, 200);
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Once idle past the idle timeout, the connection is closed without an answer.
+    assert!(read_to_close(&mut pooled).await.is_empty());
 }
 
 #[tokio::test]

@@ -317,19 +317,38 @@ async fn nul_dot_dot_and_long_path_segments_are_404s_that_touch_nothing() {
             format!("{c}/deviceBatches/{long}/devices"),
             devices_body.clone(),
             404,
-            not_found(&format!(
-                "device batch `{long}` was not found for this customer"
-            )),
+            // Descriptions stop at Microsoft's 1,024 characters.
+            envelope(
+                1000,
+                &format!(
+                    "{}…",
+                    format!("Not found: device batch `{long}` was not found for this customer.")
+                        .chars()
+                        .take(1023)
+                        .collect::<String>()
+                ),
+                &[],
+            ),
         ),
         (
             "GET",
             format!("{c}/deviceBatches/{long_nul}/devices"),
             Vec::new(),
             404,
-            not_found(&format!(
-                "device batch `{}` was not found for this customer",
-                "\0".repeat(1000)
-            )),
+            envelope(
+                1000,
+                &format!(
+                    "{}…",
+                    format!(
+                        "Not found: device batch `{}` was not found for this customer.",
+                        "\0".repeat(1000)
+                    )
+                    .chars()
+                    .take(1023)
+                    .collect::<String>()
+                ),
+                &[],
+            ),
         ),
         (
             "POST",
