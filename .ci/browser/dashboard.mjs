@@ -141,6 +141,14 @@ try {
   await within("#job-detail tr.failed", "813");
   await within("#job-detail tr.failed", "ZtdDeviceIsNotUnique");
   step("the failed device shows error code 813 (ZtdDeviceIsNotUnique)");
+  // An absent optional element must render as nothing, not as the text "null".
+  for (const section of ["#jobs", "#requests"]) {
+    const text = await page.locator(section).innerText();
+    if (/(^|\n)\s*(null|undefined)\s*(\n|$)/.test(text)) {
+      throw new Error(`${section} shows a stray null/undefined: ${JSON.stringify(text.slice(-200))}`);
+    }
+  }
+  step("no stray null or undefined under the jobs and requests tables");
 
   await page.locator("#customers button", { hasText: "SDKTestDeviceBatch" }).click();
   await within("#devices", "1R9-ZNP67");
