@@ -26,6 +26,7 @@ mod faults;
 mod idempotency;
 mod identity;
 mod journal;
+mod oem;
 mod overview;
 mod partners;
 mod policies;
@@ -129,6 +130,8 @@ struct State {
     identities: Identities,
     /// The mock Entra ID's declared directory and issued grants.
     identity: identity::IdentityState,
+    /// Devices OEMs registered with Autopilot (`oemDevices`), for 807 and 814.
+    oem: oem::OemRegistry,
 }
 
 /// Registered identities and their owners. Owners are interned as `u32`, which halves the size
@@ -179,6 +182,7 @@ impl State {
             customers: HashMap::new(),
             identities: Identities::default(),
             identity: identity::IdentityState::default(),
+            oem: oem::OemRegistry::default(),
         }
     }
 }

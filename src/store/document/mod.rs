@@ -11,13 +11,14 @@
 mod entries;
 mod export;
 mod import;
+mod oem;
 mod schema;
 
 use serde_json::Value;
 
 pub use schema::{
     BatchDoc, ClockDoc, CustomerDoc, DeviceDoc, Document, JobDoc, JobEntryDoc, OTHER_TENANT,
-    PartnerDoc, PolicyDoc, ScheduledDoc, SeedSummary, VERSION,
+    OemDeviceDoc, PartnerDoc, PolicyDoc, ScheduledDoc, SeedSummary, VERSION,
 };
 
 use crate::json::{Invalid, objects_at, type_name};
@@ -67,8 +68,10 @@ fn shape(doc: &Value) -> Result<(), SeedError> {
     }
     objects_at(doc, "", &["clock"])?;
     let mut customers = each(doc, "customers", "")?;
+    each(doc, "oemDevices", "")?;
     for (ppath, partner) in each(doc, "partners", "")? {
         customers.extend(each(partner, "customers", &ppath)?);
+        each(partner, "oemDevices", &ppath)?;
     }
     for (cpath, customer) in customers {
         each(customer, "policies", &cpath)?;
