@@ -46,7 +46,12 @@ pub fn decide(
                 return Decision::Fail(DeviceError::Duplicated);
             }
             match owner_of(&identity) {
-                None => match oem_check(device.is_tuple_only(), oem_seeded, oem_of(device)) {
+                // An empty registry is never asked: it costs the hot path nothing.
+                None => match oem_check(
+                    device.is_tuple_only(),
+                    oem_seeded,
+                    oem_seeded.then(|| oem_of(device)).flatten(),
+                ) {
                     Ok(()) => Decision::Register(identity),
                     Err(e) => Decision::Fail(e),
                 },

@@ -145,11 +145,21 @@ mod tests {
                 }],
                 jobs: vec![],
             }],
+            oem_devices: vec![OemDeviceDoc {
+                serial_number: "S".into(),
+                oem_manufacturer_name: "M".into(),
+                model_name: "N".into(),
+                hardware_hash: Some("AAED".into()),
+                aad_registered: Some(true),
+                ..OemDeviceDoc::default()
+            }],
             ..Document::default()
         };
         store.import(&doc, t0()).unwrap();
 
         let exported = store.export(None);
+        assert_eq!(exported.oem_devices.len(), 1);
+        assert!(exported.customers[0].jobs[0].batch_id.is_some());
         store.reset();
         store.import(&exported, done()).unwrap();
         assert_eq!(store.export(None), exported);
