@@ -166,6 +166,7 @@ impl Store {
             ..schedule
         };
         let id = job.id;
+        cust.note_upload(&job);
         cust.jobs.insert(id, Arc::new(job));
         id
     }
@@ -176,9 +177,14 @@ impl Store {
         let Some(cust) = state.customers.get(&customer) else {
             return Vec::new();
         };
+        // Only running uploads can make a batch anything but `finished`; most jobs are finished,
+        // and skipping them before hashing keeps a listing cheap with many jobs retained.
         let mut uploads: HashMap<&BatchKey, Vec<&Job>> = HashMap::new();
-        for job in cust.jobs.values() {
-            if let Some(batch) = &job.batch {
+        let running = cust.uploads_until.is_some_and(|t| now < t);
+        for job in cust.jobs.values().filter(|_| running) {
+            if let Some(batch) = &job.batch
+                && !job.status_at(now).is_terminal()
+            {
                 uploads.entry(batch.key()).or_default().push(job);
             }
         }

@@ -211,6 +211,7 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
             cust.foreign.push(f);
         }
         for j in plan.jobs {
+            cust.note_upload(&j);
             cust.jobs.insert(j.id, Arc::new(share_texts(cust, j)));
         }
     }
