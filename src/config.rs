@@ -125,7 +125,8 @@ pub struct Config {
     #[arg(long, env = "PCE_DEVICE_STATUS_WHILE_RUNNING")]
     pub device_status_while_running: bool,
 
-    /// Fail devices whose hardware hash is not valid base64 with `InvalidZtdHardwareHash`.
+    /// Fail devices whose hardware hash is not a plausible Autopilot hash (base64 decoding to
+    /// 1,024–8,192 bytes) with 802 `InvalidZtdHardwareHash`.
     #[arg(long, env = "PCE_STRICT_HARDWARE_HASH")]
     pub strict_hardware_hash: bool,
 

@@ -11,13 +11,25 @@ use std::sync::Arc;
 use base64::Engine as _;
 use xxhash_rust::xxh3::xxh3_128;
 
-/// A hardware hash as the registry needs it: its digest and whether it was valid base64. The
-/// hash itself (~4 KB) is dropped as soon as it is read.
+/// A hardware hash as the registry needs it: its digest and whether it could be a real
+/// Autopilot hash. The hash itself (~4 KB) is dropped as soon as it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HardwareHash {
     pub identity: Identity,
-    pub valid_base64: bool,
+    /// Base64 whose decoded length is within [`PLAUSIBLE_HASH_BYTES`] (`--strict-hardware-hash`).
+    pub plausible: bool,
 }
+
+/// The decoded sizes a real Autopilot ("4K") hardware hash has, with room on both sides.
+///
+/// EMULATOR: Microsoft publishes no bounds. What is public: Microsoft calls it the "4K hardware
+/// hash"; oofhours.com's 2019 walkthrough of device registration says that for 802
+/// `InvalidZtdHardwareHash` "the hardware hash should be exactly 4,096 characters (4K) long", and
+/// its 2022 "Breaking down the Windows Autopilot hardware hash" decodes "a 4000-byte hash" (base64
+/// text, so about 3,000 bytes decoded). 4,096 base64 characters are 3,072 bytes; 1 KiB to 8 KiB
+/// takes every real hash (a third of that size up to twice the "4K" name) and refuses the short
+/// placeholders (`DummyHash123`, `AAEC`) that a real registration would refuse too.
+pub const PLAUSIBLE_HASH_BYTES: std::ops::RangeInclusive<usize> = 1024..=8192;
 
 impl HardwareHash {
     /// The hash in `text`, trimmed; `None` when it is blank (a blank hash is an absent one).
@@ -25,9 +37,7 @@ impl HardwareHash {
         let hash = text.trim();
         (!hash.is_empty()).then(|| Self {
             identity: Identity::of_hardware_hash(hash),
-            valid_base64: base64::engine::general_purpose::STANDARD
-                .decode(hash)
-                .is_ok_and(|bytes| !bytes.is_empty()),
+            plausible: is_plausible_hash(hash),
         })
     }
 
@@ -35,9 +45,18 @@ impl HardwareHash {
     pub fn from_digest(identity: Identity) -> Self {
         Self {
             identity,
-            valid_base64: true,
+            plausible: true,
         }
     }
+}
+
+fn is_plausible_hash(hash: &str) -> bool {
+    // The decoded length follows from the text's: refuse far-off sizes before decoding.
+    let max_chars = PLAUSIBLE_HASH_BYTES.end().div_ceil(3) * 4;
+    hash.len() <= max_chars
+        && base64::engine::general_purpose::STANDARD
+            .decode(hash)
+            .is_ok_and(|bytes| PLAUSIBLE_HASH_BYTES.contains(&bytes.len()))
 }
 
 /// Longest serial number, product key, manufacturer or model accepted.
@@ -248,9 +267,39 @@ impl DeviceSubmission {
         DeviceText::new(&self.text)
     }
 
-    /// Whether the hardware hash (if any) is well-formed base64, for `--strict-hardware-hash`.
+    /// Whether the hardware hash (if any) could be a real one, for `--strict-hardware-hash`.
     pub fn hardware_hash_is_valid(&self) -> bool {
-        self.hardware_hash.is_none_or(|h| h.valid_base64)
+        self.hardware_hash.is_none_or(|h| h.plausible)
+    }
+
+    /// Every identity an OEM registry could know this device by: its hash's, its product key's
+    /// and its serial/manufacturer/model tuple's, whichever it carries.
+    pub fn oem_keys(&self) -> impl Iterator<Item = Identity> + '_ {
+        let text = self.text.borrowed();
+        let hash = self.hardware_hash.map(|h| h.identity);
+        let key = text.product_key.and_then(|k| {
+            identity_of(
+                None,
+                TextRef {
+                    product_key: Some(k),
+                    ..TextRef::default()
+                },
+            )
+        });
+        let tuple = identity_of(
+            None,
+            TextRef {
+                product_key: None,
+                ..text
+            },
+        );
+        [hash, key, tuple].into_iter().flatten()
+    }
+
+    /// Whether the device is identified by its serial/manufacturer/model tuple alone (no hash,
+    /// no product key): the registration that needs the OEM to have registered the device.
+    pub fn is_tuple_only(&self) -> bool {
+        self.hardware_hash.is_none() && self.text.product_key.is_none() && self.identity.is_some()
     }
 }
 
@@ -521,12 +570,39 @@ mod tests {
         assert_eq!(DeviceText::default().serial_number(), None);
     }
 
+    fn base64_of(bytes: usize) -> String {
+        base64::engine::general_purpose::STANDARD.encode(vec![0x4f_u8; bytes])
+    }
+
     #[test]
-    fn strict_hash_check_wants_non_empty_base64() {
-        assert!(ok("AAEC", "", "", "", "").hardware_hash_is_valid());
-        assert!(!ok("DummyHash12345", "", "", "", "").hardware_hash_is_valid());
-        assert!(!ok("not base64!", "", "", "", "").hardware_hash_is_valid());
+    fn strict_hash_check_wants_base64_of_a_real_hash_size() {
+        let plausible = |h: &str| ok(h, "", "", "", "").hardware_hash_is_valid();
+        assert!(plausible(&base64_of(1024)));
+        assert!(plausible(&base64_of(3072)));
+        assert!(plausible(&base64_of(8192)));
+        assert!(!plausible(&base64_of(1023)));
+        assert!(!plausible(&base64_of(8193)));
+        assert!(!plausible("AAEC"));
+        assert!(!plausible("DummyHash12345"));
+        assert!(!plausible(&format!("{}!", base64_of(3072))));
         assert!(ok("", "P", "", "", "").hardware_hash_is_valid());
-        assert!(HardwareHash::from_digest(Identity([7; 16])).valid_base64);
+        assert!(HardwareHash::from_digest(Identity([7; 16])).plausible);
+    }
+
+    #[test]
+    fn oem_keys_are_every_identity_the_device_carries() {
+        let tuple = ok("", "", "S", "M", "N");
+        assert!(tuple.is_tuple_only());
+        assert_eq!(
+            tuple.oem_keys().collect::<Vec<_>>(),
+            [tuple.identity().unwrap()]
+        );
+        let all = ok("AAEC", "K", "S", "M", "N");
+        assert!(!all.is_tuple_only());
+        let keys: Vec<_> = all.oem_keys().collect();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], all.identity().unwrap());
+        assert_eq!(keys[1], ok("", "K", "", "", "").identity().unwrap());
+        assert_eq!(keys[2], tuple.identity().unwrap());
     }
 }

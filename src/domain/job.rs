@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::device::DeviceText;
-use super::ids::{DeviceId, TrackingId};
+use super::ids::{BatchId, DeviceId, TrackingId};
 use super::timestamp::Timestamp;
 
 /// `DeviceUploadStatusType` with its wire spelling.
@@ -48,12 +48,20 @@ pub enum DeviceError {
     Duplicated,
     /// No accepted identifier combination (hash, product key, or serial + manufacturer + model).
     MissingIdentifiers,
-    /// The hardware hash is not valid base64 (only with `--strict-hardware-hash`).
+    /// The hardware hash is not a plausible Autopilot hash (only with `--strict-hardware-hash`).
     InvalidHardwareHash,
-    /// A policy update named a device this customer does not have.
+    /// A tuple-only upload the seeded OEM registry does not know.
+    NotRegistered,
+    /// The device is seeded as already registered in Entra ID (`aadRegistered`).
+    AlreadyAadRegistered,
+    /// A policy update named a device that no customer has.
     DeviceNotFound,
-    /// A policy update named a policy this customer does not have.
+    /// A policy update named a device registered to another customer (tenant).
+    DeviceRegisteredByOtherTenant,
+    /// A policy update named a policy that no customer has.
     PolicyNotFound,
+    /// A policy update named a policy of another customer (tenant).
+    ProfileAssignedToOtherTenant,
 }
 
 impl DeviceError {
@@ -64,28 +72,39 @@ impl DeviceError {
             Self::AssignedToOtherTenant => "808",
             // The Autopilot device-registration catalogue partners see in practice (README,
             // "Jobs and device outcomes", for the sources): 813 ZtdDeviceIsNotUnique, 802
-            // InvalidZtdHardwareHash, 812 ZtdDeviceNotFound, 809 ZtdProfileIsNotRegistered.
+            // InvalidZtdHardwareHash, 812 ZtdDeviceNotFound, 809 ZtdProfileIsNotRegistered,
+            // 807 ZtdDeviceIsNotRegistered, 810 ZtdProfileAssignedToOtherTenant, 811
+            // ZtdDeviceRegisteredByOtherTenant, 814 ZtdDeviceAlreadyAadRegistered.
             Self::Duplicated => "813",
             Self::MissingIdentifiers => "803",
             Self::InvalidHardwareHash => "802",
             Self::DeviceNotFound => "812",
             Self::PolicyNotFound => "809",
+            Self::NotRegistered => "807",
+            Self::ProfileAssignedToOtherTenant => "810",
+            Self::DeviceRegisteredByOtherTenant => "811",
+            Self::AlreadyAadRegistered => "814",
         }
     }
 
+    /// Every error, in code order.
+    pub const ALL: [Self; 11] = [
+        Self::InvalidHardwareHash,
+        Self::MissingIdentifiers,
+        Self::AlreadyAssigned,
+        Self::NotRegistered,
+        Self::AssignedToOtherTenant,
+        Self::PolicyNotFound,
+        Self::ProfileAssignedToOtherTenant,
+        Self::DeviceRegisteredByOtherTenant,
+        Self::DeviceNotFound,
+        Self::Duplicated,
+        Self::AlreadyAadRegistered,
+    ];
+
     /// The error whose `errorCode` is `code`.
     pub fn from_code(code: &str) -> Option<Self> {
-        [
-            Self::AlreadyAssigned,
-            Self::AssignedToOtherTenant,
-            Self::Duplicated,
-            Self::MissingIdentifiers,
-            Self::InvalidHardwareHash,
-            Self::DeviceNotFound,
-            Self::PolicyNotFound,
-        ]
-        .into_iter()
-        .find(|e| e.code() == code.trim())
+        Self::ALL.into_iter().find(|e| e.code() == code.trim())
     }
 
     /// `errorDescription`.
@@ -98,6 +117,10 @@ impl DeviceError {
             Self::InvalidHardwareHash => "InvalidZtdHardwareHash",
             Self::DeviceNotFound => "ZtdDeviceNotFound",
             Self::PolicyNotFound => "ZtdProfileIsNotRegistered",
+            Self::NotRegistered => "ZtdDeviceIsNotRegistered",
+            Self::ProfileAssignedToOtherTenant => "ZtdProfileAssignedToOtherTenant",
+            Self::DeviceRegisteredByOtherTenant => "ZtdDeviceRegisteredByOtherTenant",
+            Self::AlreadyAadRegistered => "ZtdDeviceAlreadyAadRegistered",
         }
     }
 }
@@ -129,6 +152,24 @@ pub struct Job {
     pub started_at: Timestamp,
     pub completed_at: Timestamp,
     pub entries: Vec<JobEntry>,
+    /// The batch an upload job uploads into; `None` for policy updates (and for uploads
+    /// restored from documents written before jobs recorded it).
+    pub batch: Option<BatchId>,
+}
+
+/// A batch's `status` at `now`, from the upload jobs into it: `processing` while any is,
+/// else `queued` while any is, else `finished` (also with no job left: retention forgets only
+/// finished ones). Like a job's, the terminal status is `finished` even when devices failed.
+pub fn batch_status<'a>(jobs: impl IntoIterator<Item = &'a Job>, now: Timestamp) -> JobStatus {
+    let mut status = JobStatus::Finished;
+    for job in jobs {
+        match job.status_at(now) {
+            JobStatus::Processing => return JobStatus::Processing,
+            JobStatus::Queued => status = JobStatus::Queued,
+            _ => {}
+        }
+    }
+    status
 }
 
 impl Job {
@@ -145,6 +186,7 @@ impl Job {
             started_at,
             completed_at: started_at.plus(timings.processing_for),
             entries,
+            batch: None,
         }
     }
 
@@ -256,6 +298,40 @@ mod tests {
         );
         // The batch-level status stays `finished` although a device failed.
         assert_eq!(job.status_at(at(3000)), JobStatus::Finished);
+    }
+
+    #[test]
+    fn every_code_reads_back_as_its_error_and_codes_are_unique() {
+        for e in DeviceError::ALL {
+            assert_eq!(DeviceError::from_code(e.code()), Some(e));
+        }
+        let codes: Vec<_> = DeviceError::ALL.iter().map(|e| e.code()).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, codes);
+    }
+
+    #[test]
+    fn a_batch_is_processing_while_any_upload_is_then_queued_then_finished() {
+        let early = job();
+        let later = Job::new(TrackingId::new(), at(3000), early_timings(), vec![]);
+        let both = [early.clone(), later];
+        assert_eq!(batch_status(&both, at(0)), JobStatus::Queued);
+        assert_eq!(batch_status(&both, at(1500)), JobStatus::Processing);
+        // The first has finished, the second is still queued.
+        assert_eq!(batch_status(&both, at(3500)), JobStatus::Queued);
+        assert_eq!(batch_status(&both, at(4000)), JobStatus::Processing);
+        assert_eq!(batch_status(&both, at(6000)), JobStatus::Finished);
+        assert_eq!(batch_status(&[early], at(3000)), JobStatus::Finished);
+        assert_eq!(batch_status(&[], at(0)), JobStatus::Finished);
+    }
+
+    fn early_timings() -> Timings {
+        Timings {
+            queued_for: Duration::from_secs(1),
+            processing_for: Duration::from_secs(2),
+        }
     }
 
     #[test]

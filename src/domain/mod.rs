@@ -8,6 +8,7 @@ pub mod ids;
 pub mod job;
 pub mod policy;
 pub mod rate_limit;
+pub mod registry;
 pub mod timestamp;
 pub mod upload;
 

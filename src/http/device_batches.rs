@@ -34,6 +34,9 @@ pub(crate) fn router() -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 struct DeviceBatchJson {
     id: String,
+    /// Not in the resource table or any SDK model, but in the docs' list example
+    /// (`"finished"`): derived from the batch's upload jobs when read.
+    status: &'static str,
     created_by: &'static str,
     creation_date: String,
     devices_count: usize,
@@ -52,6 +55,7 @@ impl DeviceBatchJson {
                 headers: Vec::new(),
             },
             id: batch.id.to_string(),
+            status: batch.status.as_str(),
             created_by: CREATED_BY,
             creation_date: batch.created_at.to_string(),
             devices_count: batch.devices_count,

@@ -3,13 +3,14 @@
 //! Size: ~320 lines of code, the rest tests; one file because upload, paging and deletion share
 //! the slab and index invariants of [`super::Customer`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Batch, Customer, DeviceRecord, Group, State, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
-use crate::domain::ids::{BatchId, CustomerId, DeviceId, PolicyId, TrackingId};
-use crate::domain::job::{Job, JobEntry, Outcome};
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
+use crate::domain::job::{Job, JobEntry, JobStatus, Outcome, batch_status};
 use crate::domain::policy::Assignment;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::upload::{self, Decision};
@@ -21,6 +22,8 @@ pub struct BatchView {
     pub created_at: Timestamp,
     /// Registered devices listed in the batch now.
     pub devices_count: usize,
+    /// Derived from the upload jobs into the batch (`domain::job::batch_status`).
+    pub status: JobStatus,
 }
 
 /// A device as the API shows it (never its hardware hash).
@@ -110,11 +113,16 @@ impl Store {
         let State {
             customers,
             identities,
+            oem,
             ..
         } = state;
-        let decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
-            identities.owner(i)
-        });
+        let decisions = upload::decide(
+            customer,
+            &devices,
+            self.strict_hardware_hash,
+            |i| identities.owner(i),
+            (oem.is_seeded(), |d: &DeviceSubmission| oem.facts(d)),
+        );
         identities.reserve(devices.len());
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let cust = customers.entry(customer).or_default();
@@ -154,9 +162,11 @@ impl Store {
         }
         let job = Job {
             entries,
+            batch: cust.batches.get(batch as usize).map(|b| b.id.clone()),
             ..schedule
         };
         let id = job.id;
+        cust.note_upload(&job);
         cust.jobs.insert(id, Arc::new(job));
         id
     }
@@ -167,11 +177,23 @@ impl Store {
         let Some(cust) = state.customers.get(&customer) else {
             return Vec::new();
         };
+        // Only running uploads can make a batch anything but `finished`; most jobs are finished,
+        // and skipping them before hashing keeps a listing cheap with many jobs retained.
+        let mut uploads: HashMap<&BatchKey, Vec<&Job>> = HashMap::new();
+        let running = cust.uploads_until.is_some_and(|t| now < t);
+        for job in cust.jobs.values().filter(|_| running) {
+            if let Some(batch) = &job.batch
+                && !job.status_at(now).is_terminal()
+            {
+                uploads.entry(batch.key()).or_default().push(job);
+            }
+        }
         cust.batches
             .iter()
             .map(|b| BatchView {
                 id: b.id.clone(),
                 created_at: b.created_at,
+                status: batch_status(uploads.get(b.id.key()).into_iter().flatten().copied(), now),
                 devices_count: b
                     .devices
                     .iter()

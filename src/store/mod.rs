@@ -26,6 +26,7 @@ mod faults;
 mod idempotency;
 mod identity;
 mod journal;
+mod oem;
 mod overview;
 mod partners;
 mod policies;
@@ -129,6 +130,8 @@ struct State {
     identities: Identities,
     /// The mock Entra ID's declared directory and issued grants.
     identity: identity::IdentityState,
+    /// Devices OEMs registered with Autopilot (`oemDevices`), for 807 and 814.
+    oem: oem::OemRegistry,
 }
 
 /// Registered identities and their owners. Owners are interned as `u32`, which halves the size
@@ -179,6 +182,7 @@ impl State {
             customers: HashMap::new(),
             identities: Identities::default(),
             identity: identity::IdentityState::default(),
+            oem: oem::OemRegistry::default(),
         }
     }
 }
@@ -206,9 +210,19 @@ struct Customer {
     foreign: Vec<ForeignDevice>,
     /// Seeded as `"relationship": false`: the partner has no reseller relationship with it.
     no_relationship: bool,
+    /// When the last upload job into any of its batches ends: until then a batch's `status`
+    /// needs its jobs read, after it every batch is `finished`.
+    uploads_until: Option<Timestamp>,
 }
 
 impl Customer {
+    /// Notes an upload job into one of the customer's batches, for [`Customer::uploads_until`].
+    fn note_upload(&mut self, job: &Job) {
+        if job.batch.is_some() && self.uploads_until.is_none_or(|t| t < job.completed_at) {
+            self.uploads_until = Some(job.completed_at);
+        }
+    }
+
     fn batch(&self, name: &str) -> Option<(u32, &Batch)> {
         let slot = *self.batch_index.get(&BatchKey::of(name))?;
         Some((slot, self.batches.get(slot as usize)?))

@@ -9,6 +9,7 @@ use crate::domain::device::DeviceText;
 use crate::domain::ids::{CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::{Policy, PolicyCategory, PolicyFields};
+use crate::domain::registry::{self, Holder};
 use crate::domain::timestamp::Timestamp;
 
 /// A policy with its derived assignment count.
@@ -144,7 +145,8 @@ impl Store {
     }
 
     /// Accepts a policy-update job: outcomes are decided now, assignments take effect when the
-    /// job completes.
+    /// job completes. A device or policy id held by another customer of this registry fails with
+    /// 811 or 810 (`domain::registry::assignment`).
     pub fn update_device_policies(
         &self,
         customer: CustomerId,
@@ -152,31 +154,39 @@ impl Store {
         now: Timestamp,
     ) -> TrackingId {
         let mut state = self.write();
+        // Decided against every customer first (read only), applied to this one after.
+        let verdicts: Vec<_> = updates
+            .iter()
+            .map(|u| {
+                let device = holder(&state.customers, customer, |c| {
+                    DeviceId::parse(&u.device).is_some_and(|id| c.device_by_id(id).is_some())
+                });
+                let profile = u.policy.as_deref().map(|raw| {
+                    holder(&state.customers, customer, |c| {
+                        PolicyId::parse(raw).is_some_and(|p| c.policies.contains_key(&p))
+                    })
+                });
+                registry::assignment(device, profile)
+            })
+            .collect();
         let cust = state.customers.entry(customer).or_default();
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let entries = updates
             .into_iter()
-            .map(|update| {
-                let slot = DeviceId::parse(&update.device)
-                    .and_then(|id| cust.device_by_id(id))
-                    .map(|(slot, _)| slot);
-                let policy = match &update.policy {
-                    None => Ok(None),
-                    Some(raw) => PolicyId::parse(raw)
-                        .filter(|p| cust.policies.contains_key(p))
-                        .map(Some)
-                        .ok_or(DeviceError::PolicyNotFound),
-                };
-                let record = slot
-                    .and_then(|s| cust.devices.get_mut(s as usize))
+            .zip(verdicts)
+            .map(|(update, verdict)| {
+                let record = DeviceId::parse(&update.device)
+                    .and_then(|id| cust.device_index.get(&id).copied())
+                    .and_then(|slot| cust.devices.get_mut(slot as usize))
                     .and_then(Option::as_mut);
-                let (outcome, text) = match (record, policy) {
-                    (None, _) => (
-                        Outcome::Failed(DeviceError::DeviceNotFound),
+                let policy = update.policy.as_deref().and_then(PolicyId::parse);
+                let (outcome, text) = match (record, verdict) {
+                    (None, verdict) => (
+                        Outcome::Failed(verdict.err().unwrap_or(DeviceError::DeviceNotFound)),
                         DeviceText::default(),
                     ),
                     (Some(d), Err(e)) => (Outcome::Failed(e), d.text.clone()),
-                    (Some(d), Ok(policy)) => {
+                    (Some(d), Ok(())) => {
                         d.assignment.schedule(policy, schedule.completed_at, now);
                         (Outcome::Succeeded(d.id), d.text.clone())
                     }
@@ -190,11 +200,27 @@ impl Store {
             .collect();
         let job = Job {
             entries,
+            batch: None,
             ..schedule
         };
         let id = job.id;
         cust.jobs.insert(id, Arc::new(job));
         id
+    }
+}
+
+/// Who holds what `holds` looks for: `customer`, another customer, or no one.
+fn holder(
+    customers: &HashMap<CustomerId, Customer>,
+    customer: CustomerId,
+    holds: impl Fn(&Customer) -> bool,
+) -> Holder {
+    if customers.get(&customer).is_some_and(&holds) {
+        Holder::Customer
+    } else if customers.iter().any(|(id, c)| *id != customer && holds(c)) {
+        Holder::OtherTenant
+    } else {
+        Holder::Nobody
     }
 }
 

@@ -87,10 +87,31 @@ async fn export_reset_seed_round_trips_exactly() {
     assert_eq!(response.status(), StatusCode::OK);
     let again = exported_state(&app).await;
     assert_eq!(again, exported);
-    // The in-flight job came back with its schedule.
+    // The in-flight job came back with its schedule, and with its batch: the batch's status
+    // follows it.
+    let batch_status = || async {
+        let batches = app
+            .get_json(&format!("/v1/customers/{CUSTOMER}/deviceBatches"))
+            .await;
+        let pending = batches["items"].as_array().unwrap().iter();
+        pending
+            .map(|b| (b["id"].clone(), b["status"].clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(app.job(&pending).await["status"], "queued");
+    assert_eq!(
+        batch_status().await,
+        [
+            (json!("Lab"), json!("finished")),
+            (json!("Pending"), json!("queued"))
+        ]
+    );
     app.finish_jobs();
     assert_eq!(app.job(&pending).await["status"], "finished");
+    assert_eq!(
+        batch_status().await[1],
+        (json!("Pending"), json!("finished"))
+    );
 }
 
 #[tokio::test]

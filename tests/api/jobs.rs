@@ -174,25 +174,40 @@ async fn a_device_is_identified_by_hash_then_product_key_then_tuple() {
     );
 }
 
+/// A base64 hash of `bytes` decoded bytes.
+fn hash_of(bytes: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(vec![0x4f_u8; bytes])
+}
+
 #[tokio::test]
-async fn strict_hardware_hash_fails_non_base64_hashes_only_when_enabled() {
+async fn strict_hardware_hash_fails_implausible_hashes_only_when_enabled() {
     let mut config = Config::for_tests();
     config.strict_hardware_hash = true;
     let app = spawn_with(config).await;
-    let location = app
-        .create_batch(
-            CUSTOMER,
-            "B",
-            json!([{"hardwareHash": "DummyHash12345", "serialNumber": "S1"}, hash("AAEC")]),
-        )
-        .await;
+    // Not base64; base64 but far too short; a few bytes too long; a real hash's 3,072 bytes; the
+    // bounds 1,024 and 8,192.
+    let devices = json!([
+        {"hardwareHash": "DummyHash12345", "serialNumber": "S1"},
+        hash("AAEC"),
+        hash(&hash_of(8193)),
+        hash(&hash_of(3072)),
+        hash(&hash_of(1024)),
+        hash(&hash_of(8192)),
+    ]);
+    let location = app.create_batch(CUSTOMER, "B", devices).await;
     app.finish_jobs();
     let job = redact_device_ids(app.job(&location).await);
+    let registered = json!({"deviceId": "<guid>", "status": "finished", "attributes": {"objectType": "DeviceUploadDetails"}});
     assert_eq!(
         job["devicesStatus"],
         json!([
             failed(Some("S1"), None, "802", "InvalidZtdHardwareHash"),
-            {"deviceId": "<guid>", "status": "finished", "attributes": {"objectType": "DeviceUploadDetails"}}
+            failed(None, None, "802", "InvalidZtdHardwareHash"),
+            failed(None, None, "802", "InvalidZtdHardwareHash"),
+            registered,
+            registered,
+            registered
         ])
     );
 

@@ -24,6 +24,7 @@ mod partners;
 mod paths;
 mod persistence;
 mod policies;
+mod registry;
 mod regressions;
 mod schema;
 mod seeds;

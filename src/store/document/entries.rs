@@ -12,7 +12,7 @@ use crate::domain::device::{
     DeviceField, DeviceProblem, DeviceSubmission, DeviceText, HardwareHash, Identity, RawDevice,
     TextFields,
 };
-use crate::domain::ids::{BatchKey, CustomerId, DeviceId, PolicyId};
+use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::{
     Assignment, Policy, PolicyCategory, PolicyFields, PolicySetting, dedup_settings,
@@ -50,7 +50,7 @@ pub(super) fn guid<T: From<Uuid>>(
         .or_else(|_| fail(path(), format!("must be a GUID, got `{raw}`.")))
 }
 
-fn digest(raw: &str, path: impl FnOnce() -> String) -> Result<Identity, SeedError> {
+pub(super) fn digest(raw: &str, path: impl FnOnce() -> String) -> Result<Identity, SeedError> {
     Identity::from_hex(raw).map_or_else(
         || {
             fail(
@@ -267,7 +267,7 @@ impl Planner<'_> {
 }
 
 /// Where a device's problem is: the field that is too long, else the device.
-fn device_path(device: &impl std::fmt::Display, problem: &DeviceProblem) -> String {
+pub(super) fn device_path(device: &impl std::fmt::Display, problem: &DeviceProblem) -> String {
     match problem {
         DeviceProblem::TooLong { field, .. } => format!("{device}.{field}"),
         DeviceProblem::NoIdentifiers => device.to_string(),
@@ -334,5 +334,12 @@ pub(super) fn job(j: &JobDoc, path: &str) -> Result<Job, SeedError> {
         started_at: t(&j.started_at, "startedAt")?,
         completed_at: t(&j.completed_at, "completedAt")?,
         entries,
+        batch: j
+            .batch_id
+            .as_deref()
+            .map(|raw| {
+                BatchId::parse(raw).or_else(|p| fail(format!("{path}.batchId"), format!("{p}.")))
+            })
+            .transpose()?,
     })
 }

@@ -23,18 +23,25 @@ impl Store {
             .into_iter()
             .filter_map(|(tenant, store)| {
                 let customers = store.customer_docs();
-                (!customers.is_empty()).then(|| PartnerDoc {
+                let oem_devices = super::oem::docs(&store.state().oem);
+                (!customers.is_empty() || !oem_devices.is_empty()).then(|| PartnerDoc {
                     tenant_id: tenant.to_string(),
                     customers,
+                    oem_devices,
                 })
             })
             .collect();
+        let (identity, oem_devices) = {
+            let state = self.state();
+            (state.identity.export(), super::oem::docs(&state.oem))
+        };
         Document {
             version: Some(VERSION),
             clock,
             customers: self.customer_docs(),
             partners,
-            identity: self.state().identity.export(),
+            identity,
+            oem_devices,
         }
     }
 
@@ -166,6 +173,7 @@ fn job_doc(j: &Job) -> JobDoc {
         accepted_at: j.accepted_at.rfc3339(),
         started_at: j.started_at.rfc3339(),
         completed_at: j.completed_at.rfc3339(),
+        batch_id: j.batch.as_ref().map(ToString::to_string),
         entries: j
             .entries
             .iter()

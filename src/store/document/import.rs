@@ -211,6 +211,7 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
             cust.foreign.push(f);
         }
         for j in plan.jobs {
+            cust.note_upload(&j);
             cust.jobs.insert(j.id, Arc::new(share_texts(cust, j)));
         }
     }
@@ -249,24 +250,28 @@ impl Store {
             .map(|i| crate::store::identity::plan(&state.identity, i))
             .transpose()?;
         let own = plan(&state, &doc.customers, "", now)?;
+        let own_oem = super::oem::plan(&state.oem, &doc.oem_devices, "")?;
+        let has_data = |p: &PartnerDoc| !p.customers.is_empty() || !p.oem_devices.is_empty();
         let stores: Vec<Arc<Store>> = partners
             .iter()
-            .filter(|(_, _, p)| !p.customers.is_empty())
+            .filter(|(_, _, p)| has_data(p))
             .map(|(t, _, _)| self.partner(*t))
             .collect();
         let mut guards: Vec<_> = stores.iter().map(|s| s.write()).collect();
         let mut theirs = Vec::with_capacity(guards.len());
-        for ((_, i, p), guard) in partners
-            .iter()
-            .filter(|(_, _, p)| !p.customers.is_empty())
-            .zip(&guards)
-        {
-            theirs.push(plan(guard, &p.customers, &format!("partners[{i}]."), now)?);
+        for ((_, i, p), guard) in partners.iter().filter(|(_, _, p)| has_data(p)).zip(&guards) {
+            let base = format!("partners[{i}].");
+            theirs.push((
+                plan(guard, &p.customers, &base, now)?,
+                super::oem::plan(&guard.oem, &p.oem_devices, &base)?,
+            ));
         }
         let mut summary = SeedSummary::default();
         apply(&mut state, own, &mut summary);
-        for (guard, plans) in guards.iter_mut().zip(theirs) {
+        super::oem::apply(&mut state.oem, own_oem);
+        for (guard, (plans, oem)) in guards.iter_mut().zip(theirs) {
             apply(guard, plans, &mut summary);
+            super::oem::apply(&mut guard.oem, oem);
         }
         if let Some(identity) = identity {
             state.identity.apply(identity);

@@ -11,13 +11,14 @@
 mod entries;
 mod export;
 mod import;
+mod oem;
 mod schema;
 
 use serde_json::Value;
 
 pub use schema::{
     BatchDoc, ClockDoc, CustomerDoc, DeviceDoc, Document, JobDoc, JobEntryDoc, OTHER_TENANT,
-    PartnerDoc, PolicyDoc, ScheduledDoc, SeedSummary, VERSION,
+    OemDeviceDoc, PartnerDoc, PolicyDoc, ScheduledDoc, SeedSummary, VERSION,
 };
 
 use crate::json::{Invalid, objects_at, type_name};
@@ -67,8 +68,10 @@ fn shape(doc: &Value) -> Result<(), SeedError> {
     }
     objects_at(doc, "", &["clock"])?;
     let mut customers = each(doc, "customers", "")?;
+    each(doc, "oemDevices", "")?;
     for (ppath, partner) in each(doc, "partners", "")? {
         customers.extend(each(partner, "customers", &ppath)?);
+        each(partner, "oemDevices", &ppath)?;
     }
     for (cpath, customer) in customers {
         each(customer, "policies", &cpath)?;
@@ -142,11 +145,21 @@ mod tests {
                 }],
                 jobs: vec![],
             }],
+            oem_devices: vec![OemDeviceDoc {
+                serial_number: "S".into(),
+                oem_manufacturer_name: "M".into(),
+                model_name: "N".into(),
+                hardware_hash: Some("AAED".into()),
+                aad_registered: Some(true),
+                ..OemDeviceDoc::default()
+            }],
             ..Document::default()
         };
         store.import(&doc, t0()).unwrap();
 
         let exported = store.export(None);
+        assert_eq!(exported.oem_devices.len(), 1);
+        assert!(exported.customers[0].jobs[0].batch_id.is_some());
         store.reset();
         store.import(&exported, done()).unwrap();
         assert_eq!(store.export(None), exported);

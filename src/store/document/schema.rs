@@ -25,6 +25,30 @@ pub struct Document {
     /// The mock Entra ID's tenants, apps and users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<crate::store::IdentityDoc>,
+    /// Devices OEMs registered with Autopilot; absent when there is none (uploads then take
+    /// every tuple).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oem_devices: Vec<OemDeviceDoc>,
+}
+
+/// A device an OEM registered with Autopilot: a tuple upload of it succeeds once any is seeded,
+/// and `aadRegistered` makes any upload of it fail with 814.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OemDeviceDoc {
+    pub serial_number: String,
+    pub oem_manufacturer_name: String,
+    pub model_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_hash: Option<String>,
+    /// 32 hex digits; exports carry this instead of the hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware_hash_digest: Option<String>,
+    /// `true`: the device is already registered in Entra ID (uploads of it fail with 814).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aad_registered: Option<bool>,
 }
 
 /// One partner tenant's world: customers in the same schema as the top-level ones.
@@ -34,6 +58,9 @@ pub struct PartnerDoc {
     pub tenant_id: String,
     #[serde(default)]
     pub customers: Vec<CustomerDoc>,
+    /// This partner's world's OEM registry, as the top-level `oemDevices`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oem_devices: Vec<OemDeviceDoc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,6 +163,10 @@ pub struct JobDoc {
     pub accepted_at: String,
     pub started_at: String,
     pub completed_at: String,
+    /// The batch an upload job uploads into (absent for policy updates); it gives the batch's
+    /// `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
     #[serde(default)]
     pub entries: Vec<JobEntryDoc>,
 }
