@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::document::log::Record;
 use super::{Batch, Customer, DeviceRecord, Group, State, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
@@ -157,7 +158,23 @@ impl Store {
             ..schedule
         };
         let id = job.id;
-        cust.jobs.insert(id, Arc::new(job));
+        let job = Arc::new(job);
+        cust.jobs.insert(id, job.clone());
+        self.record(|| Record::Upload {
+            customer,
+            batch: cust.batches[batch as usize].id.clone(),
+            created_at: cust.batches[batch as usize].created_at,
+            group: (now, job.completed_at),
+            devices: job
+                .entries
+                .iter()
+                .filter_map(|e| match e.outcome {
+                    Outcome::Succeeded(id) => cust.device_by_id(id).map(|(_, d)| d.clone()),
+                    Outcome::Failed(_) => None,
+                })
+                .collect(),
+            job: job.clone(),
+        });
         id
     }
 
@@ -252,6 +269,13 @@ impl Store {
             };
             if let Some(Some(d)) = cust.devices.get_mut(slot as usize) {
                 d.assignment.set(policy);
+                let change = (d.id, d.assignment.clone());
+                self.record(|| Record::Assign {
+                    customer,
+                    devices: vec![change],
+                    job: None,
+                    deleted_policy: None,
+                });
             }
         }
         let d = cust
@@ -283,6 +307,10 @@ impl Store {
             if identities.owner(&record.identity) == Some(customer) {
                 identities.remove(&record.identity);
             }
+            self.record(|| Record::Delete {
+                customer,
+                device: record.id,
+            });
         }
         Ok(())
     }

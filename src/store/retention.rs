@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::domain::timestamp::Timestamp;
 
 use super::Store;
+use super::document::log::Record;
 
 /// What one pass forgot.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +48,27 @@ impl Store {
             return pruned;
         }
         let mut state = self.write();
-        state.customers.retain(|_, c| {
-            let before = c.jobs.len();
-            c.jobs.retain(|_, j| !expired(j.completed_at));
-            pruned.jobs += before - c.jobs.len();
+        let (mut jobs, mut customers) = (Vec::new(), Vec::new());
+        state.customers.retain(|id, c| {
+            c.jobs.retain(|j, job| {
+                let keep = !expired(job.completed_at);
+                if !keep {
+                    jobs.push((*id, *j));
+                }
+                keep
+            });
             let empty = c.jobs.is_empty()
                 && c.batches.is_empty()
                 && c.policies.is_empty()
                 && c.foreign.is_empty();
-            pruned.customers += usize::from(empty);
+            if empty {
+                customers.push(*id);
+            }
             !empty
         });
+        pruned.jobs = jobs.len();
+        pruned.customers = customers.len();
+        self.record(|| Record::Prune { jobs, customers });
         pruned
     }
 }

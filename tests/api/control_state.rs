@@ -72,7 +72,7 @@ async fn export_reset_seed_round_trips_exactly() {
         .create_batch(CUSTOMER, "Pending", json!([pk("P1")]))
         .await;
     let exported = exported_state(&app).await;
-    assert_eq!(exported["version"], 1);
+    assert_eq!(exported["version"], 2);
     assert!(
         !exported.to_string().contains("AAEC"),
         "hashes are exported as digests only"
@@ -352,7 +352,7 @@ impl Emulator {
 fn wait_for_file(path: &Path, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+        if on_disk(path).contains(needle) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -439,7 +439,7 @@ fn a_corrupt_state_file_refuses_start_up() {
         ),
         (
             "{\"version\": 99, \"customers\": []}",
-            "has version 99, but this emulator reads version 1",
+            "has version 99, but this emulator reads versions 1 to 2",
         ),
     ] {
         std::fs::write(&file, content).unwrap();

@@ -399,3 +399,15 @@ pub fn pk(key: &str) -> Value {
 pub fn hash(h: &str) -> Value {
     json!({"hardwareHash": h})
 }
+
+/// What a `--state-file` holds on disk: the snapshot and the logs that continue it (the one a
+/// compaction under way set aside, and the current one).
+pub fn on_disk(state_file: &std::path::Path) -> String {
+    let mut text = std::fs::read_to_string(state_file).unwrap_or_default();
+    for suffix in [".log.old", ".log"] {
+        let mut log = state_file.as_os_str().to_owned();
+        log.push(suffix);
+        text += &std::fs::read_to_string(log).unwrap_or_default();
+    }
+    text
+}

@@ -11,6 +11,7 @@
 mod entries;
 mod export;
 mod import;
+pub mod log;
 mod schema;
 
 use serde_json::Value;
