@@ -119,10 +119,16 @@ impl Store {
         identities.reserve(devices.len());
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let cust = customers.entry(customer).or_default();
-        let group = cust.add_group(Group {
-            uploaded_at: now,
-            listed_from: schedule.completed_at,
-        });
+        // An upload that registers nothing adds no group: groups must not grow per request.
+        let registers = decisions.iter().any(|d| matches!(d, Decision::Register(_)));
+        let group = if registers {
+            cust.add_group(Group {
+                uploaded_at: now,
+                listed_from: schedule.completed_at,
+            })
+        } else {
+            0
+        };
         cust.reserve_devices(devices.len());
         if let Some(b) = cust.batches.get_mut(batch as usize) {
             b.devices.reserve(devices.len());

@@ -1,8 +1,7 @@
 //! `/_emulator/seed`, `/_emulator/state`, start-up files and durable state across restarts.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use partner_center_emulator::{Config, startup};
@@ -288,63 +287,14 @@ async fn seed_and_faults_files_are_loaded_at_start_up() {
 }
 
 /// The emulator binary, started with `args`, its address read from its JSON log.
-struct Emulator {
-    child: Child,
-    address: String,
-}
+/// The binary on a manual clock at `T0` (see `helpers::Binary`).
+struct Emulator;
 
 impl Emulator {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--clock",
-                "manual",
-                "--clock-start",
-                T0,
-            ])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(log) = serde_json::from_str::<Value>(&line)
-                    && let Some(addr) = log["addr"].as_str()
-                {
-                    let _ = tx.send(format!("http://{addr}"));
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the emulator logs its address");
-        Self { child, address }
-    }
-
-    fn app(&self) -> TestApp {
-        TestApp::at(&self.address)
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "graceful stop exits 0: {exit:?}");
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn start(args: &[&str]) -> Binary {
+        let mut all = vec!["--clock", "manual", "--clock-start", T0];
+        all.extend(args);
+        Binary::start(&all)
     }
 }
 
