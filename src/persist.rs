@@ -33,6 +33,29 @@ pub struct Restored {
     /// `<state-file>.log.old` holds writes the snapshot may not: the next compaction must not
     /// rotate again before it has written a snapshot.
     old_in_use: bool,
+    /// The snapshot leaves ids or dates out (written by hand): loading it mints them anew each
+    /// time, so log lines naming them would not apply after a restart. Rewritten at once.
+    incomplete: bool,
+}
+
+/// Whether a document leaves out an id or a date that loading it would mint.
+fn incomplete(doc: &Document) -> bool {
+    let customers = doc
+        .customers
+        .iter()
+        .chain(doc.partners.iter().flat_map(|p| &p.customers));
+    customers.into_iter().any(|c| {
+        c.policies
+            .iter()
+            .any(|p| p.id.is_none() || p.created_date.is_none())
+            || c.batches.iter().any(|b| {
+                b.creation_date.is_none()
+                    || b.devices.iter().any(|d| {
+                        d.status.as_deref() != Some("otherTenant")
+                            && (d.id.is_none() || d.uploaded_date.is_none())
+                    })
+            })
+    })
 }
 
 impl Restored {
@@ -104,6 +127,7 @@ pub fn load(path: &Path) -> Result<Restored, String> {
         .unwrap_or_else(|| FIRST_LOG.to_owned());
     let (log, old) = log_paths(path);
     let mut restored = Restored {
+        incomplete: doc.as_ref().is_some_and(incomplete),
         clock: doc.as_ref().and_then(|d| d.clock.clone()),
         doc,
         ..Restored::default()
@@ -406,9 +430,12 @@ impl Persistence {
             unwritten: Vec::new(),
             taken: 0,
             durable: 0,
-            barrier: None,
-            // No snapshot yet (a `--seed` may have been applied): the first turn writes one.
-            compact: snapshot_len.is_none(),
+            // Writes naming what a hand-written snapshot's load minted are durable only once the
+            // snapshot holds those ids.
+            barrier: restored.incomplete.then_some(1),
+            // No snapshot yet (a `--seed` may have been applied), or one whose minted ids no
+            // log line may name: the first turn writes one.
+            compact: snapshot_len.is_none() || restored.incomplete,
             rotated: restored.old_in_use,
             snapshot_len: snapshot_len.unwrap_or(0),
         });
