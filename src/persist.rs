@@ -270,8 +270,10 @@ struct Appender {
     taken: u64,
     /// The position on disk (synced).
     durable: u64,
-    /// The earliest write only a snapshot can hold (a seed), until a compaction holds it.
-    barrier: Option<u64>,
+    /// Positions of writes only a snapshot can hold (a seed; 0 for a snapshot to rewrite, the
+    /// first line of a lost log), each until a compaction that started after it was taken:
+    /// nothing from the earliest on is durable before.
+    barriers: Vec<u64>,
     /// A compaction is due whatever the log's size (a seed, a lost log, a new state file).
     compact: bool,
     /// `<state-file>.log.old` exists: the last rotation's compaction has not finished.
@@ -287,7 +289,7 @@ const LOG_SLACK: u64 = 16 << 20;
 impl Appender {
     /// The position a write must be at or before to be durable now.
     fn saved(&self) -> u64 {
-        match self.barrier {
+        match self.barriers.iter().min() {
             Some(b) => self.durable.min(b.saturating_sub(1)),
             None => self.durable,
         }
@@ -313,8 +315,7 @@ impl Appender {
                 }
                 None => {
                     self.compact = true;
-                    let at = first + i as u64;
-                    self.barrier = Some(self.barrier.map_or(at, |b| b.min(at)));
+                    self.barriers.push(first + i as u64);
                 }
             }
         }
@@ -342,7 +343,7 @@ impl Appender {
             };
             if !same {
                 self.compact = true;
-                self.barrier = Some(self.barrier.map_or(1, |b| b.min(1)));
+                self.barriers.push(self.durable + 1);
                 return Err(io::Error::other(format!(
                     "the log {} was removed or replaced",
                     log_path.display()
@@ -432,7 +433,11 @@ impl Persistence {
             durable: 0,
             // Writes naming what a hand-written snapshot's load minted are durable only once the
             // snapshot holds those ids.
-            barrier: restored.incomplete.then_some(1),
+            barriers: if restored.incomplete {
+                vec![0]
+            } else {
+                Vec::new()
+            },
             // No snapshot yet (a `--seed` may have been applied), or one whose minted ids no
             // log line may name: the first turn writes one.
             compact: snapshot_len.is_none() || restored.incomplete,
@@ -642,12 +647,9 @@ fn compact(state: &AppState, path: &Path) -> io::Result<()> {
         appender.rotated = false;
         appender.durable = appender.durable.max(covered);
         appender.snapshot_len = bytes.len() as u64;
-        if appender.barrier.is_some_and(|b| b <= covered) {
-            appender.barrier = None;
-            appender.compact = false;
-        } else if appender.barrier.is_none() {
-            appender.compact = false;
-        }
+        // A barrier taken after the rotation waits for the next compaction.
+        appender.barriers.retain(|b| *b > covered);
+        appender.compact = !appender.barriers.is_empty();
     }
     Ok(())
 }

@@ -378,3 +378,39 @@ async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
     assert_eq!(restored, exported);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A seed mints ids the log does not record: under `--durability sync` its answer waits for a
+/// snapshot that holds it, and so does every write after it.
+#[tokio::test]
+async fn under_durability_sync_a_seed_is_answered_once_the_snapshot_holds_it() {
+    let dir = std::env::temp_dir().join(format!("pce-sync-seed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    for n in 0..3 {
+        let seed = json!({"customers": [{"id": CUSTOMER, "batches": [{"id": format!("Seeded{n}"), "devices": [pk(&format!("S{n}"))]}]}]});
+        let seeded = app
+            .control(Method::POST, "/_emulator/seed", Some(&seed))
+            .await;
+        assert_eq!(seeded.status(), StatusCode::OK);
+        let snapshot = std::fs::read_to_string(&file).unwrap();
+        assert!(snapshot.contains(&format!("Seeded{n}")), "{snapshot}");
+        app.create_batch(
+            CUSTOMER,
+            &format!("After{n}"),
+            json!([pk(&format!("A{n}"))]),
+        )
+        .await;
+        assert!(on_disk(&file).contains(&format!("After{n}")));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
