@@ -238,14 +238,16 @@ async fn sigterm_at_random_moments_loses_no_acknowledged_write() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// The job ids and the device count of a (large) restored state, read without validating the
-/// whole document against the OpenAPI schema (slow at this size in a debug build).
+/// The job ids and the device count of a (large) restored state.
 async fn large_state(address: &str) -> (HashSet<String>, usize) {
-    let response = reqwest::get(format!("{address}/_emulator/state"))
-        .await
-        .expect("the state is exported");
+    let app = TestApp::at(address);
+    let response = app
+        .client
+        .get(app.url("/_emulator/state"))
+        .send_checked()
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let doc: Value = response.json().await.expect("JSON state");
+    let doc: Value = response.json().expect("JSON state");
     let customers = doc["customers"].as_array().cloned().unwrap_or_default();
     let jobs = customers
         .iter()

@@ -39,9 +39,8 @@ async fn round(app: &TestApp, r: usize) {
             .post(app.url(&format!("/v1/customers/{c}/deviceBatches/B/devices")))
             .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
             .json(&repeats)
-            .send()
-            .await
-            .expect("answered");
+            .send_checked()
+            .await;
         assert_eq!(upload.status(), StatusCode::ACCEPTED);
         let status = upload.headers()["location"].to_str().unwrap().to_owned();
         let update = app
@@ -49,16 +48,14 @@ async fn round(app: &TestApp, r: usize) {
             .patch(app.url(&format!("/v1/customers/{c}/DevicePolicyUpdates")))
             .header("MS-RequestId", uuid::Uuid::new_v4().to_string())
             .json(&json!({"Devices": unknown}))
-            .send()
-            .await
-            .expect("answered");
+            .send_checked()
+            .await;
         assert_eq!(update.status(), StatusCode::ACCEPTED);
         let read = app
             .client
             .get(app.url(&format!("/v1{status}")))
-            .send()
-            .await
-            .expect("answered");
+            .send_checked()
+            .await;
         assert_eq!(read.status(), StatusCode::OK);
     }
     let fresh = uuid::Uuid::new_v4().to_string();
@@ -66,9 +63,8 @@ async fn round(app: &TestApp, r: usize) {
         .client
         .post(app.url(&format!("/v1/customers/{fresh}/deviceBatches")))
         .json(&json!({"batchId": format!("r{r}"), "devices": [pk(&format!("FRESH-{r}"))]}))
-        .send()
-        .await
-        .expect("answered");
+        .send_checked()
+        .await;
     assert_eq!(created.status(), StatusCode::ACCEPTED);
     let reset = app
         .control(
