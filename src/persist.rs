@@ -440,7 +440,9 @@ impl Persistence {
             },
             // No snapshot yet (a `--seed` may have been applied), or one whose minted ids no
             // log line may name: the first turn writes one.
-            compact: snapshot_len.is_none() || restored.incomplete,
+            // A compaction a kill interrupted is finished at once: until then every restore
+            // replays the set-aside log as well.
+            compact: snapshot_len.is_none() || restored.incomplete || restored.old_in_use,
             rotated: restored.old_in_use,
             snapshot_len: snapshot_len.unwrap_or(0),
         });

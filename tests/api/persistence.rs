@@ -53,8 +53,15 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
     let app = spawn_state(state).await;
     health_becomes(&app, StatusCode::OK).await;
     // The directory vanishes under the emulator (as a full disk or a read-only remount would
-    // fail its writes).
-    std::fs::remove_dir_all(&dir).unwrap();
+    // fail its writes). The first snapshot may be writing its temporary file meanwhile
+    // (`Directory not empty`): remove until it is gone.
+    for attempt in 0.. {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => break,
+            Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
     app.create_batch(CUSTOMER, "b1", json!([pk("PK1")])).await;
     let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     let description = body["description"].as_str().unwrap();
