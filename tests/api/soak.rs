@@ -84,8 +84,9 @@ async fn round(app: &TestApp, r: usize) {
     assert_eq!(advanced.status(), StatusCode::OK);
 }
 
-/// Without `--job-retention` the jobs of the measured rounds alone take about 40 MiB (each
-/// holds 50 lines); with it, RSS after the warm-up grows by less than 8 MiB.
+/// With it, RSS after the warm-up grows by less than 8 MiB (4.4 MiB measured: the idempotency
+/// records filling up to their 10,000); with `--job-retention off` the same run grew from 61 to
+/// 135 MiB and failed, the jobs (50 lines each) kept for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a soak of ~30,000 requests; run by .ci/run"]
 async fn rss_stays_flat_under_requests_with_job_retention() {
