@@ -716,3 +716,59 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    fn clock(now: &str) -> String {
+        format!("{{\"clock\":{{\"now\":\"{now}\",\"mode\":\"manual\"}}}}\n")
+    }
+
+    /// Which logs continue which snapshot: every case a kill can leave behind.
+    #[test]
+    fn a_restore_replays_exactly_the_logs_that_continue_the_snapshot() {
+        let dir = std::env::temp_dir().join(format!("pce-logs-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.json");
+        let (log, old) = log_paths(&path);
+        let snapshot = |id: &str| {
+            fs::write(
+                &path,
+                format!("{{\"version\":2,\"log\":\"{id}\",\"customers\":[]}}"),
+            )
+            .unwrap();
+        };
+        let t1 = "2026-11-21T10:00:01Z";
+        let t2 = "2026-11-21T10:00:02Z";
+        // Killed during a compaction, before its snapshot: the old log, then the new one.
+        snapshot("X");
+        fs::write(&old, format!("{{\"log\":\"X\"}}\n{}", clock(t1))).unwrap();
+        fs::write(&log, format!("{{\"log\":\"Y\"}}\n{}", clock(t2))).unwrap();
+        let r = load(&path).unwrap();
+        assert_eq!((r.lines.len(), r.old_in_use), (2, true));
+        assert_eq!(r.clock.unwrap().now, t2);
+        // After its snapshot: the old log is in it already.
+        snapshot("Y");
+        let r = load(&path).unwrap();
+        assert_eq!((r.lines.len(), r.old_in_use), (1, false));
+        // A last line a kill cut short is dropped, and the log continues after the whole ones.
+        let whole = format!("{{\"log\":\"Y\"}}\n{}", clock(t1));
+        fs::write(&log, format!("{whole}{{\"clock\":{{\"no")).unwrap();
+        let r = load(&path).unwrap();
+        assert_eq!(r.lines.len(), 1);
+        assert_eq!(r.log, ("Y".to_owned(), Some(whole.len() as u64)));
+        // A log of another snapshot refuses start-up; so does a corrupt whole line.
+        snapshot("Z");
+        assert!(load(&path).unwrap_err().contains("does not continue"));
+        snapshot("Y");
+        fs::write(&log, "{\"log\":\"Y\"}\nnot json\n").unwrap();
+        assert!(load(&path).unwrap_err().contains("line 2"));
+        // A version-1 snapshot is continued by the first log.
+        fs::remove_file(&old).unwrap();
+        fs::write(&path, b"{\"version\":1,\"customers\":[]}").unwrap();
+        fs::write(&log, format!("{{\"log\":\"0\"}}\n{}", clock(t1))).unwrap();
+        assert_eq!(load(&path).unwrap().lines.len(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
