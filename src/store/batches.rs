@@ -166,10 +166,13 @@ impl Store {
         let id = job.id;
         let job = Arc::new(job);
         cust.jobs.insert(id, job.clone());
+        let Some(b) = cust.batches.get(batch as usize) else {
+            return id;
+        };
         self.record(|| Record::Upload {
             customer,
-            batch: cust.batches[batch as usize].id.clone(),
-            created_at: cust.batches[batch as usize].created_at,
+            batch: b.id.clone(),
+            created_at: b.created_at,
             group: (now, job.completed_at),
             devices: job
                 .entries
