@@ -43,17 +43,17 @@ fn build_state(config: Config) -> Result<AppState, String> {
         Some(path) => {
             let restored = persist::load(path)?;
             persist::prepare(path)?;
-            restored
+            Some(restored)
         }
         None => None,
     };
+    let restored_clock = restored.as_ref().and_then(|r| r.clock.clone());
     let clock = match config.clock {
         ClockMode::System => Clock::system(),
         ClockMode::Manual => {
             // A restored manual clock resumes where it stopped, unless a start is given.
-            let resumed = restored
+            let resumed = restored_clock
                 .as_ref()
-                .and_then(|d| d.clock.as_ref())
                 .filter(|c| c.mode == "manual")
                 .and_then(|c| Timestamp::parse_rfc3339(&c.now));
             Clock::manual(
@@ -72,15 +72,16 @@ fn build_state(config: Config) -> Result<AppState, String> {
         }
         None => Vec::new(),
     };
-    let seed = match (&restored, &config.seed) {
-        (None, Some(path)) => {
+    let has_state = restored.as_ref().is_some_and(persist::Restored::is_some);
+    let seed = match (has_state, &config.seed) {
+        (false, Some(path)) => {
             let bytes = fs::read(path)
                 .map_err(|e| format!("cannot read --seed {}: {e}", path.display()))?;
             let doc = document::from_slice(&bytes)
                 .map_err(|e| format!("--seed {} is not a seed document: {e}", path.display()))?;
             Some((doc, format!("--seed {}", path.display())))
         }
-        (Some(_), Some(path)) => {
+        (true, Some(path)) => {
             tracing::info!(
                 "state restored from --state-file; --seed {} not applied",
                 path.display()
@@ -97,8 +98,12 @@ fn build_state(config: Config) -> Result<AppState, String> {
         .state_file
         .as_ref()
         .map(|p| format!("state file {}", p.display()));
-    for (doc, from) in restored
-        .map(|d| (d, source.unwrap_or_default()))
+    let (snapshot, mut restored) = match restored {
+        Some(mut r) => (r.doc.take(), Some(r)),
+        None => (None, None),
+    };
+    for (doc, from) in snapshot
+        .map(|d| (d, source.clone().unwrap_or_default()))
         .into_iter()
         .chain(seed)
     {
@@ -116,6 +121,28 @@ fn build_state(config: Config) -> Result<AppState, String> {
         // Freeing a million devices' worth of strings takes a noticeable moment; the emulator
         // need not wait for it before serving.
         std::thread::spawn(move || drop(doc));
+    }
+    if let (Some(r), Some(path)) = (restored.as_mut(), state.config.state_file.clone()) {
+        let lines = std::mem::take(&mut r.lines);
+        let now = state.clock.now();
+        for (n, line) in lines.iter().enumerate() {
+            state.store.replay(line, now).map_err(|e| {
+                format!(
+                    "the log of state file {} does not apply at record {} ({e}); refusing to start rather than lose it.",
+                    path.display(),
+                    n + 1
+                )
+            })?;
+        }
+        if !lines.is_empty() {
+            tracing::info!(
+                "replayed {} writes from the log of {}",
+                lines.len(),
+                path.display()
+            );
+        }
+        std::thread::spawn(move || drop(lines));
+        state.persistence.open(&state, &path, r)?;
     }
     for rule in faults {
         state.store.add_fault(rule);

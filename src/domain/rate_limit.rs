@@ -96,6 +96,12 @@ impl Window {
         Some(u64::try_from(nanos.div_ceil(1_000_000_000)).unwrap_or(u64::MAX))
     }
 
+    /// Whether every request it counted has left the window ending at `now` (it can go).
+    pub fn is_idle(&mut self, now: Timestamp, budget: Budget) -> bool {
+        self.slide(now, budget);
+        self.0.is_empty()
+    }
+
     /// Counts a request made at `now`.
     pub fn take(&mut self, now: Timestamp) {
         self.0.push_back(now);

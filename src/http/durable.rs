@@ -27,8 +27,8 @@ pub async fn sync_writes(State(state): State<AppState>, req: Request, next: Next
     let response = next.run(req).await;
     // Reads through POST (token requests, refused writes) change nothing and wait for nothing
     // beyond the last save.
-    let changes = state.store.changes();
-    match state.persistence.saved_up_to(changes).await {
+    let position = state.store.log().position();
+    match state.persistence.saved_up_to(position).await {
         Ok(()) => response,
         Err(reason) => unavailable(&reason).into_response(),
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::document::log::Record;
 use super::{Batch, Customer, DeviceRecord, Group, State, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
@@ -126,10 +127,16 @@ impl Store {
         identities.reserve(devices.len());
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let cust = customers.entry(customer).or_default();
-        let group = cust.add_group(Group {
-            uploaded_at: now,
-            listed_from: schedule.completed_at,
-        });
+        // An upload that registers nothing adds no group: groups must not grow per request.
+        let registers = decisions.iter().any(|d| matches!(d, Decision::Register(_)));
+        let group = if registers {
+            cust.add_group(Group {
+                uploaded_at: now,
+                listed_from: schedule.completed_at,
+            })
+        } else {
+            0
+        };
         cust.reserve_devices(devices.len());
         if let Some(b) = cust.batches.get_mut(batch as usize) {
             b.devices.reserve(devices.len());
@@ -167,7 +174,26 @@ impl Store {
         };
         let id = job.id;
         cust.note_upload(&job);
-        cust.jobs.insert(id, Arc::new(job));
+        let job = Arc::new(job);
+        cust.jobs.insert(id, job.clone());
+        let Some(b) = cust.batches.get(batch as usize) else {
+            return id;
+        };
+        self.record(|| Record::Upload {
+            customer,
+            batch: b.id.clone(),
+            created_at: b.created_at,
+            group: (now, job.completed_at),
+            devices: job
+                .entries
+                .iter()
+                .filter_map(|e| match e.outcome {
+                    Outcome::Succeeded(id) => cust.device_by_id(id).map(|(_, d)| d.clone()),
+                    Outcome::Failed(_) => None,
+                })
+                .collect(),
+            job: job.clone(),
+        });
         id
     }
 
@@ -274,6 +300,13 @@ impl Store {
             };
             if let Some(Some(d)) = cust.devices.get_mut(slot as usize) {
                 d.assignment.set(policy);
+                let change = (d.id, d.assignment.clone());
+                self.record(|| Record::Assign {
+                    customer,
+                    devices: vec![change],
+                    job: None,
+                    deleted_policy: None,
+                });
             }
         }
         let d = cust
@@ -305,6 +338,10 @@ impl Store {
             if identities.owner(&record.identity) == Some(customer) {
                 identities.remove(&record.identity);
             }
+            self.record(|| Record::Delete {
+                customer,
+                device: record.id,
+            });
         }
         Ok(())
     }

@@ -47,6 +47,7 @@ use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, Tena
 use crate::domain::job::{Job, Timings};
 use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
+use document::log::Record;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use customers::CustomerAccess;
@@ -119,6 +120,10 @@ pub struct Store {
     rate_limits: Mutex<rate_limits::Windows>,
     timings: Timings,
     strict_hardware_hash: bool,
+    /// The append-only log of accepted writes (`--state-file`), shared with the partners' stores.
+    log: Arc<document::log::Log>,
+    /// The partner tenant this store belongs to; `None` for the default store.
+    tenant: Option<TenantId>,
 }
 
 #[derive(Debug)]
@@ -328,7 +333,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Store {
     pub fn new(options: StoreOptions) -> Self {
+        Self::with_log(options, Arc::default(), None)
+    }
+
+    /// A store whose writes are recorded in `log` as `tenant`'s.
+    fn with_log(
+        options: StoreOptions,
+        log: Arc<document::log::Log>,
+        tenant: Option<TenantId>,
+    ) -> Self {
+        let partners = partners::Partners::new(options, log.clone());
         Self {
+            log,
+            tenant,
             state: Mutex::new(State::new()),
             changes: AtomicU64::new(0),
             idempotency: IdempotencyCache::with_budget(options.idempotency_memory),
@@ -337,7 +354,7 @@ impl Store {
                 options.journal_size,
                 options.journal_memory,
             )),
-            partners: partners::Partners::new(options),
+            partners,
             rate_limits: Mutex::default(),
             timings: options.timings,
             strict_hardware_hash: options.strict_hardware_hash,
@@ -358,6 +375,11 @@ impl Store {
         guard
     }
 
+    /// Records that a manual clock moved, so a restored state resumes from it.
+    pub fn record_clock(&self, clock: ClockDoc) {
+        self.record(|| Record::Clock(clock));
+    }
+
     /// A number that moves whenever the registry, or a partner's, may have changed.
     pub fn changes(&self) -> u64 {
         self.changes
@@ -373,7 +395,11 @@ impl Store {
     /// Clears everything: registry, every partner's data, idempotency records, journal and fault
     /// rules.
     pub fn reset(&self) {
-        *self.write() = State::new();
+        {
+            let mut state = self.write();
+            *state = State::new();
+            self.record(|| Record::Forget { customer: None });
+        }
         self.idempotency.clear();
         self.partners.remove(None);
         lock(&self.journal).clear();
@@ -384,6 +410,8 @@ impl Store {
     /// Clears one partner tenant's whole world (and the journal entries of its requests).
     pub fn reset_partner(&self, tenant: TenantId) {
         self.partners.remove(Some(tenant));
+        self.log
+            .push(Some(tenant), || Record::Forget { customer: None });
         lock(&self.journal).forget(None, Some(tenant));
     }
 
@@ -421,6 +449,9 @@ impl Store {
             }
             // Continuation tokens of the customer's old batches must not resume in new ones.
             state.epoch = rand_epoch();
+            self.record(|| Record::Forget {
+                customer: Some(customer),
+            });
         }
         self.idempotency.forget_customer(customer);
     }

@@ -29,6 +29,7 @@ use crate::domain::ids::TenantId;
 #[derive(Debug)]
 pub(super) struct Partners {
     options: StoreOptions,
+    log: Arc<super::document::log::Log>,
     map: RwLock<BTreeMap<TenantId, Arc<Store>>>,
     /// Changes of partner stores that were removed, so the total never moves back to a value
     /// persistence has already written.
@@ -36,8 +37,9 @@ pub(super) struct Partners {
 }
 
 impl Partners {
-    pub(super) fn new(options: StoreOptions) -> Self {
+    pub(super) fn new(options: StoreOptions, log: Arc<super::document::log::Log>) -> Self {
         Self {
+            log,
             options: StoreOptions {
                 // Partner stores never record requests (see the module doc).
                 journal_size: 0,
@@ -57,7 +59,11 @@ impl Partners {
         map.entry(tenant)
             .or_insert_with(|| {
                 self.retired.fetch_add(1, Ordering::Relaxed);
-                Arc::new(Store::new(self.options))
+                Arc::new(Store::with_log(
+                    self.options,
+                    self.log.clone(),
+                    Some(tenant),
+                ))
             })
             .clone()
     }

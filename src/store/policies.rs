@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::document::log::Record;
 use super::{Customer, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceText;
@@ -72,6 +73,10 @@ impl Store {
         let cust = state.customers.entry(customer).or_default();
         cust.policy_order.push(policy.id);
         cust.policies.insert(policy.id, policy.clone());
+        self.record(|| Record::Policy {
+            customer,
+            policy: policy.clone(),
+        });
         PolicyView {
             policy,
             devices_assigned: 0,
@@ -122,6 +127,12 @@ impl Store {
             .get_mut(&id)
             .ok_or_else(not_found)?
             .update(fields, now);
+        if let Some(p) = cust.policies.get(&id) {
+            self.record(|| Record::Policy {
+                customer,
+                policy: p.clone(),
+            });
+        }
         cust.policy_view(id, now).ok_or_else(not_found)
     }
 
@@ -138,9 +149,20 @@ impl Store {
         let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
         cust.policies.remove(&id).ok_or_else(not_found)?;
         cust.policy_order.retain(|p| *p != id);
+        let mut changed = Vec::new();
         for d in cust.devices.iter_mut().flatten() {
+            let before = d.assignment.clone();
             d.assignment.forget(id, now);
+            if d.assignment != before {
+                changed.push((d.id, d.assignment.clone()));
+            }
         }
+        self.record(|| Record::Assign {
+            customer,
+            devices: changed,
+            job: None,
+            deleted_policy: Some(id),
+        });
         Ok(())
     }
 
@@ -204,7 +226,23 @@ impl Store {
             ..schedule
         };
         let id = job.id;
-        cust.jobs.insert(id, Arc::new(job));
+        let job = Arc::new(job);
+        cust.jobs.insert(id, job.clone());
+        self.record(|| Record::Assign {
+            customer,
+            devices: job
+                .entries
+                .iter()
+                .filter_map(|e| match e.outcome {
+                    Outcome::Succeeded(d) => {
+                        cust.device_by_id(d).map(|(_, r)| (d, r.assignment.clone()))
+                    }
+                    Outcome::Failed(_) => None,
+                })
+                .collect(),
+            job: Some(job),
+            deleted_policy: None,
+        });
         id
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::domain::timestamp::Timestamp;
 
 use super::Store;
+use super::document::log::Record;
 
 /// What one pass forgot.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,17 +48,113 @@ impl Store {
             return pruned;
         }
         let mut state = self.write();
-        state.customers.retain(|_, c| {
-            let before = c.jobs.len();
-            c.jobs.retain(|_, j| !expired(j.completed_at));
-            pruned.jobs += before - c.jobs.len();
+        let (mut jobs, mut customers) = (Vec::new(), Vec::new());
+        state.customers.retain(|id, c| {
+            c.jobs.retain(|j, job| {
+                let keep = !expired(job.completed_at);
+                if !keep {
+                    jobs.push((*id, *j));
+                }
+                keep
+            });
             let empty = c.jobs.is_empty()
                 && c.batches.is_empty()
                 && c.policies.is_empty()
                 && c.foreign.is_empty();
-            pruned.customers += usize::from(empty);
+            if empty {
+                customers.push(*id);
+            }
             !empty
         });
+        for c in state.customers.values_mut() {
+            c.collect_groups();
+        }
+        pruned.jobs = jobs.len();
+        pruned.customers = customers.len();
+        self.record(|| Record::Prune { jobs, customers });
         pruned
+    }
+}
+
+impl super::Customer {
+    /// Drops the upload groups no device refers to any more (their devices were deleted), once
+    /// they outnumber the live devices: a customer that uploads and deletes for ever must not
+    /// grow with every upload. Renumbers the devices' groups, keeping their order.
+    pub(super) fn collect_groups(&mut self) {
+        let live = self.device_index.len();
+        if self.groups.len() <= live + 1024 {
+            return;
+        }
+        let mut used = vec![false; self.groups.len()];
+        for d in self.devices.iter().flatten() {
+            if let Some(u) = used.get_mut(d.group as usize) {
+                *u = true;
+            }
+        }
+        let mut renumbered = vec![0u32; self.groups.len()];
+        let mut kept = Vec::with_capacity(live);
+        for (i, group) in self.groups.iter().enumerate() {
+            if used[i] {
+                renumbered[i] = kept.len() as u32;
+                kept.push(*group);
+            }
+        }
+        for d in self.devices.iter_mut().flatten() {
+            d.group = renumbered.get(d.group as usize).copied().unwrap_or(0);
+        }
+        self.groups = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::tests::*;
+    use crate::domain::ids::BatchId;
+    use crate::domain::job::Outcome;
+
+    fn groups(store: &super::Store) -> usize {
+        store
+            .state()
+            .customers
+            .values()
+            .map(|c| c.groups.len())
+            .sum()
+    }
+
+    #[test]
+    fn upload_groups_stay_bounded_by_the_live_devices() {
+        let store = store();
+        let c = customer(1);
+        let batch = BatchId::parse("B").unwrap();
+        store.create_batch(c, batch, vec![pk("K0")], t0()).unwrap();
+        // Repeats register nothing, so they add no group.
+        for _ in 0..2_000 {
+            store.add_devices(c, "B", vec![pk("K0")], t0()).unwrap();
+        }
+        assert_eq!(groups(&store), 1);
+        // Uploaded and deleted one by one: every upload a group, every device gone.
+        for n in 1..=2_000 {
+            let at = t0().plus(Duration::from_secs(n));
+            let t = store
+                .add_devices(c, "B", vec![pk(&format!("K{n}"))], at)
+                .unwrap();
+            let job = store.job(c, &t.to_string()).unwrap();
+            let Outcome::Succeeded(id) = job.entries[0].outcome else {
+                panic!("registered")
+            };
+            let listed = job.completed_at;
+            store
+                .delete_device(c, "B", &id.to_string(), listed)
+                .unwrap();
+        }
+        assert_eq!(groups(&store), 2_001);
+        let later = t0().plus(Duration::from_secs(10_000));
+        store.prune(later, Duration::from_secs(1));
+        assert_eq!(groups(&store), 1, "only the live device's group is left");
+        let page = store.list_devices(c, "B", None, 10, later).unwrap();
+        assert_eq!(page.devices.len(), 1);
+        assert_eq!(page.devices[0].uploaded_at, t0(), "its upload time is kept");
     }
 }

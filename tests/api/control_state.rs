@@ -1,8 +1,7 @@
 //! `/_emulator/seed`, `/_emulator/state`, start-up files and durable state across restarts.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use partner_center_emulator::{Config, startup};
@@ -72,7 +71,7 @@ async fn export_reset_seed_round_trips_exactly() {
         .create_batch(CUSTOMER, "Pending", json!([pk("P1")]))
         .await;
     let exported = exported_state(&app).await;
-    assert_eq!(exported["version"], 1);
+    assert_eq!(exported["version"], 2);
     assert!(
         !exported.to_string().contains("AAEC"),
         "hashes are exported as digests only"
@@ -309,63 +308,14 @@ async fn seed_and_faults_files_are_loaded_at_start_up() {
 }
 
 /// The emulator binary, started with `args`, its address read from its JSON log.
-struct Emulator {
-    child: Child,
-    address: String,
-}
+/// The binary on a manual clock at `T0` (see `helpers::Binary`).
+struct Emulator;
 
 impl Emulator {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--clock",
-                "manual",
-                "--clock-start",
-                T0,
-            ])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(log) = serde_json::from_str::<Value>(&line)
-                    && let Some(addr) = log["addr"].as_str()
-                {
-                    let _ = tx.send(format!("http://{addr}"));
-                }
-            }
-        });
-        let address = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the emulator logs its address");
-        Self { child, address }
-    }
-
-    fn app(&self) -> TestApp {
-        TestApp::at(&self.address)
-    }
-
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "graceful stop exits 0: {exit:?}");
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn start(args: &[&str]) -> Binary {
+        let mut all = vec!["--clock", "manual", "--clock-start", T0];
+        all.extend(args);
+        Binary::start(&all)
     }
 }
 
@@ -373,7 +323,7 @@ impl Emulator {
 fn wait_for_file(path: &Path, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if std::fs::read_to_string(path).is_ok_and(|s| s.contains(needle)) {
+        if on_disk(path).contains(needle) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -460,7 +410,7 @@ fn a_corrupt_state_file_refuses_start_up() {
         ),
         (
             "{\"version\": 99, \"customers\": []}",
-            "has version 99, but this emulator reads version 1",
+            "has version 99, but this emulator reads versions 1 to 2",
         ),
     ] {
         std::fs::write(&file, content).unwrap();

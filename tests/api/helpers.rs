@@ -399,3 +399,89 @@ pub fn pk(key: &str) -> Value {
 pub fn hash(h: &str) -> Value {
     json!({"hardwareHash": h})
 }
+
+/// What a `--state-file` holds on disk: the snapshot and the logs that continue it (the one a
+/// compaction under way set aside, and the current one).
+pub fn on_disk(state_file: &std::path::Path) -> String {
+    let mut text = std::fs::read_to_string(state_file).unwrap_or_default();
+    for suffix in [".log.old", ".log"] {
+        let mut log = state_file.as_os_str().to_owned();
+        log.push(suffix);
+        text += &std::fs::read_to_string(log).unwrap_or_default();
+    }
+    text
+}
+
+/// The real binary on `127.0.0.1:0` with a JSON log, its address read from the log: the one
+/// helper for the tests that start, signal, kill and restart the process.
+pub struct Binary {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl Binary {
+    /// Starts the binary with `args` after `--bind 127.0.0.1:0 --log-format json`; waits (up to
+    /// two minutes: a large state takes a while to restore in a debug build) for its address.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
+            .args(["--bind", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(log) = serde_json::from_str::<Value>(&line)
+                    && let Some(addr) = log["addr"].as_str()
+                {
+                    let _ = tx.send(format!("http://{addr}"));
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the emulator logs its address");
+        Self { child, address }
+    }
+
+    pub fn app(&self) -> TestApp {
+        TestApp::at(&self.address)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`-TERM`, `-KILL`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("the binary exits")
+    }
+
+    /// SIGTERM, and the graceful stop exits 0.
+    pub fn terminate(self) {
+        self.signal("-TERM");
+        let exit = self.wait();
+        assert!(exit.success(), "graceful stop exits 0: {exit:?}");
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("killed");
+        self.child.wait().expect("the binary exits");
+    }
+}

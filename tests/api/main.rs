@@ -29,6 +29,7 @@ mod regressions;
 mod schema;
 mod seeds;
 mod slow_reader;
+mod soak;
 mod throttling;
 mod tls;
 mod wire_options;

@@ -53,8 +53,15 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
     let app = spawn_state(state).await;
     health_becomes(&app, StatusCode::OK).await;
     // The directory vanishes under the emulator (as a full disk or a read-only remount would
-    // fail its writes).
-    std::fs::remove_dir_all(&dir).unwrap();
+    // fail its writes). The first snapshot may be writing its temporary file meanwhile
+    // (`Directory not empty`): remove until it is gone.
+    for attempt in 0.. {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => break,
+            Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
     app.create_batch(CUSTOMER, "b1", json!([pk("PK1")])).await;
     let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     let description = body["description"].as_str().unwrap();
@@ -65,15 +72,19 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
     );
     std::fs::create_dir_all(&dir).unwrap();
     health_becomes(&app, StatusCode::OK).await;
-    assert!(std::fs::read_to_string(&file).unwrap().contains("b1"));
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    assert!(on_disk(&file).contains("b1"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
+    names.sort();
     assert_eq!(
         names,
-        vec![std::ffi::OsString::from("state.json")],
+        vec![
+            std::ffi::OsString::from("state.json"),
+            std::ffi::OsString::from("state.json.log")
+        ],
         "no temporary file left"
     );
     std::fs::remove_dir_all(dir).unwrap();
@@ -98,8 +109,9 @@ async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_
     app.create_batch(CUSTOMER, "durable", json!([pk("PK1")]))
         .await;
     assert!(
-        std::fs::read_to_string(&file).unwrap().contains("durable"),
-        "on disk when answered"
+        on_disk(&file).contains("durable"),
+        "on disk when answered: {}",
+        on_disk(&file)
     );
     // A save the writer already started may create its temporary file while the directory is
     // being removed (`Directory not empty`): remove until it is gone.
@@ -210,7 +222,7 @@ async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "state.json")
+            .filter(|n| n != "state.json" && n != "state.json.log")
             .collect()
     };
     let reset = app.control(Method::POST, "/_emulator/reset", None).await;
@@ -254,5 +266,158 @@ async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_a
         answered.is_ok(),
         "a write waited for a save that never came"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every kind of write, answered under `--durability sync`, is restored from the snapshot and
+/// its log by a process that never saved a snapshot after them (as after a SIGKILL): the state
+/// reads back exactly, starting from a version-1 state file (today's users' files).
+#[tokio::test]
+async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
+    let dir = std::env::temp_dir().join(format!("pce-replay-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let v1 = json!({"version": 1, "customers": [{"id": OTHER_CUSTOMER, "batches": [{"id": "Old", "creationDate": "2026-11-20T08:00:00Z", "devices": [
+        {"id": "7d0e5f6a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "productKey": "OLD1", "uploadedDate": "2026-11-20T08:00:00Z", "listedFrom": "2026-11-20T08:00:03Z"}
+    ]}]}]});
+    std::fs::write(&file, serde_json::to_vec(&v1).unwrap()).unwrap();
+    let config = || {
+        let mut config = Config::for_tests();
+        config.state_file = Some(file.clone());
+        config.durability = partner_center_emulator::config::Durability::Sync;
+        config.clock = partner_center_emulator::config::ClockMode::Manual;
+        config.clock_start =
+            partner_center_emulator::domain::timestamp::Timestamp::parse_rfc3339(T0);
+        config
+    };
+    let state = startup::build(config()).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    let p1 = app.create_policy(CUSTOMER, "First").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let p2 = app.create_policy(CUSTOMER, "Second").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let policies = format!("/v1/customers/{CUSTOMER}/policies");
+    let renamed = json!({"name": "First, renamed", "policySettings": ["skip_eula"]});
+    let updated = app
+        .send_json(Method::PUT, &format!("{policies}/{p1}"), &renamed)
+        .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let ids = app
+        .registered_devices(CUSTOMER, "B", json!([pk("K1"), pk("K2"), pk("K3")]))
+        .await;
+    app.add_devices(CUSTOMER, "B", json!([pk("K4"), pk("K1")]))
+        .await;
+    let device = |id: &str| format!("/v1/customers/{CUSTOMER}/deviceBatches/B/devices/{id}");
+    let assign = json!({"policies": [{"key": "o_o_b_e", "value": p1}]});
+    let assigned = app.send_json(Method::PUT, &device(&ids[0]), &assign).await;
+    assert_eq!(assigned.status(), StatusCode::OK);
+    let update =
+        json!({"Devices": [{"Id": ids[1], "Policies": [{"Key": "o_o_b_e", "Value": p2}]}]});
+    let scheduled = app
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/customers/{CUSTOMER}/DevicePolicyUpdates"),
+            &update,
+        )
+        .await;
+    assert_eq!(scheduled.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        app.delete(&device(&ids[2])).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.delete(&format!("{policies}/{p1}")).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    app.create_batch(OTHER_CUSTOMER, "Gone", json!([pk("K9")]))
+        .await;
+    let third = "0b9e3b5e-0c55-4c55-9a53-6d2f7f3c0001";
+    app.create_batch(third, "Forgotten", json!([pk("K8")]))
+        .await;
+    let reset = app
+        .control(
+            Method::POST,
+            &format!("/_emulator/reset?customer={third}"),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    // Past --job-retention (24 h): the finished jobs are pruned, and the clock move is kept.
+    let advanced = app
+        .control(
+            Method::POST,
+            "/_emulator/clock/advance",
+            Some(&json!({"seconds": 90000})),
+        )
+        .await;
+    assert_eq!(advanced.status(), StatusCode::OK);
+    app.create_batch(CUSTOMER, "Late", json!([pk("K5")])).await;
+    let exported = app
+        .control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\"version\":1"),
+        "the snapshot is still the version-1 file"
+    );
+
+    // A second process on the same files, the first never stopped: snapshot + log only.
+    let mut restarted = config();
+    restarted.clock_start = None;
+    let second = spawn_state(startup::build(restarted).unwrap()).await;
+    let restored = second
+        .control(Method::GET, "/_emulator/state", None)
+        .await
+        .json::<Value>()
+        .unwrap();
+    assert_eq!(restored, exported);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A seed mints ids the log does not record: under `--durability sync` its answer waits for a
+/// snapshot that holds it, and so does every write after it.
+#[tokio::test]
+async fn under_durability_sync_a_seed_is_answered_once_the_snapshot_holds_it() {
+    let dir = std::env::temp_dir().join(format!("pce-sync-seed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.durability = partner_center_emulator::config::Durability::Sync;
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(
+        state.clone(),
+        file.clone(),
+        Duration::from_secs(3600),
+    ));
+    let app = spawn_state(state).await;
+    for n in 0..3 {
+        let seed = json!({"customers": [{"id": CUSTOMER, "batches": [{"id": format!("Seeded{n}"), "devices": [pk(&format!("S{n}"))]}]}]});
+        let seeded = app
+            .control(Method::POST, "/_emulator/seed", Some(&seed))
+            .await;
+        assert_eq!(seeded.status(), StatusCode::OK);
+        let snapshot = std::fs::read_to_string(&file).unwrap();
+        assert!(snapshot.contains(&format!("Seeded{n}")), "{snapshot}");
+        app.create_batch(
+            CUSTOMER,
+            &format!("After{n}"),
+            json!([pk(&format!("A{n}"))]),
+        )
+        .await;
+        assert!(on_disk(&file).contains(&format!("After{n}")));
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -106,7 +106,12 @@ pub async fn set_clock(
 }
 
 /// Jobs past `--job-retention` go as soon as the clock says so: a manual clock moves only here.
+/// The move is recorded for `--state-file`, so a restart resumes from it.
 fn prune(state: &AppState) {
+    state.store.record_clock(crate::store::ClockDoc {
+        now: state.clock.now().rfc3339(),
+        mode: "manual".to_owned(),
+    });
     if let Some(retention) = state.config.job_retention.0 {
         state.store.prune(state.clock.now(), retention);
     }

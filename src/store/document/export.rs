@@ -11,7 +11,7 @@ use super::schema::{
 use crate::domain::ids::{BatchKey, CustomerId};
 use crate::domain::job::{Job, Outcome};
 use crate::domain::policy::Policy;
-use crate::store::{Customer, DeviceRecord, ForeignDevice, Store};
+use crate::store::{Customer, DeviceRecord, ForeignDevice, Group, Store};
 
 impl Store {
     /// The whole registry as a document (`version` set), in a stable order, with every partner
@@ -38,6 +38,7 @@ impl Store {
         Document {
             version: Some(VERSION),
             clock,
+            log: None,
             customers: self.customer_docs(),
             partners,
             identity,
@@ -109,7 +110,7 @@ impl Store {
     }
 }
 
-fn policy_doc(p: &Policy) -> PolicyDoc {
+pub(super) fn policy_doc(p: &Policy) -> PolicyDoc {
     PolicyDoc {
         id: Some(p.id.to_string()),
         name: p.fields.name.clone(),
@@ -131,8 +132,12 @@ fn owned(field: Option<&str>) -> Option<String> {
 }
 
 fn device_doc(c: &Customer, d: &DeviceRecord) -> DeviceDoc {
+    device_doc_in(c.group(d), d)
+}
+
+/// A device's entry, given its upload's times.
+pub(super) fn device_doc_in(group: Group, d: &DeviceRecord) -> DeviceDoc {
     let (current, scheduled) = d.assignment.parts();
-    let group = c.group(d);
     DeviceDoc {
         id: Some(d.id.to_string()),
         hardware_hash_digest: d.hashed.then(|| d.identity.hex()),
@@ -167,7 +172,7 @@ fn foreign_doc(f: &ForeignDevice) -> DeviceDoc {
     }
 }
 
-fn job_doc(j: &Job) -> JobDoc {
+pub(super) fn job_doc(j: &Job) -> JobDoc {
     JobDoc {
         id: j.id.to_string(),
         accepted_at: j.accepted_at.rfc3339(),

@@ -22,7 +22,11 @@ type IdSet<T> = HashSet<T, std::hash::BuildHasherDefault<crate::store::IdHasher>
 
 /// The place of an entry in a list, `{base}.{list}[{index}]`, formatted only when an error
 /// names it: a million devices should not cost a million strings.
-pub(super) struct At<'a>(&'a str, &'static str, usize);
+pub(super) struct At<'a>(
+    pub(super) &'a str,
+    pub(super) &'static str,
+    pub(super) usize,
+);
 
 impl std::fmt::Display for At<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,7 +54,18 @@ pub(super) struct Planner<'a> {
     pub(super) last_times: Option<LastTimes>,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    /// A planner for one log line's entries, checked on their own (`state` is empty).
+    pub(super) fn detached(state: &'a State, now: Timestamp) -> Self {
+        Planner {
+            state,
+            now,
+            identities: IdSet::default(),
+            customers: HashSet::new(),
+            last_times: None,
+        }
+    }
+
     fn customer(&mut self, doc: &CustomerDoc, path: &str) -> Result<CustomerPlan, SeedError> {
         let id: CustomerId = guid(&doc.id, || format!("{path}.id"))?;
         if !self.customers.insert(id) {
@@ -222,11 +237,11 @@ impl Store {
     /// top-level customers to this registry, each `partners` entry to that partner's.
     pub fn import(&self, doc: &Document, now: Timestamp) -> Result<SeedSummary, SeedError> {
         if let Some(v) = doc.version
-            && v != VERSION
+            && !(1..=VERSION).contains(&v)
         {
             return fail(
                 "version",
-                format!("{v} is not supported; this emulator reads version {VERSION}."),
+                format!("{v} is not supported; this emulator reads versions 1 to {VERSION}."),
             );
         }
         // Partner registries are locked in tenant order, so two imports cannot deadlock.
@@ -276,13 +291,15 @@ impl Store {
         if let Some(identity) = identity {
             state.identity.apply(identity);
         }
+        // Ids minted for entries without one are in no record: only a snapshot holds a seed.
+        self.record(|| super::log::Record::Compact);
         Ok(summary)
     }
 }
 
 /// Gives a job's lines a registered device's own text (shared, as after an upload) when it
 /// still matches the line's.
-fn share_texts(c: &Customer, mut job: Job) -> Job {
+pub(super) fn share_texts(c: &Customer, mut job: Job) -> Job {
     for e in &mut job.entries {
         if let Outcome::Succeeded(id) = e.outcome
             && let Some((_, device)) = c.device_by_id(id)

@@ -11,6 +11,7 @@
 mod entries;
 mod export;
 mod import;
+pub mod log;
 mod oem;
 mod schema;
 
@@ -66,6 +67,29 @@ fn shape(doc: &Value) -> Result<(), SeedError> {
             })
             .collect()
     }
+    /// The same for the lists that hold a million entries: their paths are formatted only when
+    /// one is refused (a path string per device cost more than parsing it).
+    fn each_quiet<'v>(
+        parent: &'v Value,
+        key: &str,
+        path: &dyn Fn() -> String,
+    ) -> Result<Vec<(usize, &'v Value)>, SeedError> {
+        let list = parent.get(key).and_then(Value::as_array);
+        list.into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, item)| {
+                if item.is_object() {
+                    Ok((i, item))
+                } else {
+                    Err(Invalid::at(
+                        format!("{}[{i}]", crate::json::join(&path(), key)),
+                        format!("must be an object, got {}.", type_name(item)),
+                    ))
+                }
+            })
+            .collect()
+    }
     objects_at(doc, "", &["clock"])?;
     let mut customers = each(doc, "customers", "")?;
     each(doc, "oemDevices", "")?;
@@ -76,12 +100,19 @@ fn shape(doc: &Value) -> Result<(), SeedError> {
     for (cpath, customer) in customers {
         each(customer, "policies", &cpath)?;
         for (bpath, batch) in each(customer, "batches", &cpath)? {
-            for (dpath, device) in each(batch, "devices", &bpath)? {
-                objects_at(device, &dpath, &["scheduledPolicy"])?;
+            for (i, device) in each_quiet(batch, "devices", &|| bpath.clone())? {
+                let refused = device
+                    .get("scheduledPolicy")
+                    .is_some_and(|v| !(v.is_object() || v.is_null()));
+                if refused {
+                    let dpath = format!("{}[{i}]", crate::json::join(&bpath, "devices"));
+                    objects_at(device, &dpath, &["scheduledPolicy"])?;
+                }
             }
         }
-        for (jpath, job) in each(customer, "jobs", &cpath)? {
-            each(job, "entries", &jpath)?;
+        let jobs = || crate::json::join(&cpath, "jobs");
+        for (j, job) in each_quiet(customer, "jobs", &|| cpath.clone())? {
+            each_quiet(job, "entries", &|| format!("{}[{j}]", jobs()))?;
         }
     }
     Ok(())
@@ -94,6 +125,35 @@ mod tests {
     use crate::domain::ids::BatchId;
     use crate::domain::policy::{PolicyCategory, PolicyFields};
     use crate::store::tests::*;
+
+    #[test]
+    fn an_entry_that_is_not_an_object_is_named_at_every_depth() {
+        let path = |doc: serde_json::Value| from_json(doc).unwrap_err().path;
+        let c = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
+        let device = serde_json::json!({"productKey": "K"});
+        assert_eq!(
+            path(
+                serde_json::json!({"customers": [{"id": c, "batches": [{"id": "B", "devices": [device, [1]]}]}]})
+            ),
+            "customers[0].batches[0].devices[1]"
+        );
+        assert_eq!(
+            path(
+                serde_json::json!({"customers": [{"id": c, "batches": [{"id": "B", "devices": [device, {"productKey": "L", "scheduledPolicy": [1]}]}]}]})
+            ),
+            "customers[0].batches[0].devices[1].scheduledPolicy"
+        );
+        assert_eq!(
+            path(
+                serde_json::json!({"customers": [{"id": c}, {"id": c, "jobs": [{"id": "j"}, {"id": "k", "entries": [{}, 3]}]}]})
+            ),
+            "customers[1].jobs[1].entries[1]"
+        );
+        assert_eq!(
+            path(serde_json::json!({"customers": [{"id": c, "jobs": [{"id": "j"}, "x"]}]})),
+            "customers[0].jobs[1]"
+        );
+    }
 
     #[test]
     fn export_reset_import_round_trips_exactly() {

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The document version this emulator writes and reads.
-pub const VERSION: u32 = 1;
+/// The document version this emulator writes. It reads every version up to it: version 2 added
+/// `log` (the state file's append-only log that continues a snapshot), otherwise version 1.
+pub const VERSION: u32 = 2;
 
 /// The tenant that holds `otherTenant` devices seeded without a `tenant`.
 pub const OTHER_TENANT: Uuid = Uuid::from_u128(0xffff_ffff_ffff_ffff_ffff_ffff_ffff_ffff);
@@ -18,6 +19,10 @@ pub struct Document {
     /// The clock when the document was written; read back only when state is restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<ClockDoc>,
+    /// In a state file: the id of the log (`<state-file>.log`) that continues this snapshot.
+    /// Seeding ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
     pub customers: Vec<CustomerDoc>,
     /// Partner tenants' own data (`--auth jwt`), in tenant order; absent when there is none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
