@@ -14,7 +14,7 @@ use axum::response::Response;
 use super::headers::RequestIds;
 use crate::telemetry::{self, RequestLine};
 
-pub async fn observe(mut req: Request, next: Next) -> Response {
+pub async fn observe(req: Request, next: Next) -> Response {
     // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
     let started = Instant::now();
     let method = req.method().clone();
@@ -22,7 +22,6 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let uri = req.uri().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds::of(req.headers());
-    req.extensions_mut().insert(ids.clone());
     let mut response = next.run(req).await;
     ids.stamp(response.headers_mut());
     let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
