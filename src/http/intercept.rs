@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,11 +29,8 @@ fn sent(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-pub async fn faults_and_journal(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// A step of [`super::per_request`]: fault rules before the handler, the journal after it.
+pub async fn faults_and_journal(state: &AppState, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if !path.starts_with("/v1/") {
         return next.run(req).await;

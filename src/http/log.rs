@@ -5,16 +5,21 @@
 //! "Middleware: two jobs in one layer"); the headers themselves are [`super::headers`]' job, the
 //! line's bytes [`crate::telemetry`]'s when the binary's subscriber is installed.
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::headers::RequestIds;
 use crate::telemetry::{self, RequestLine};
 
-pub async fn observe(req: Request, next: Next) -> Response {
+/// A step of [`super::per_request`], the outermost: `inner` is the rest of the request.
+pub async fn observe<F, Fut>(req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
     let started = Instant::now();
     let method = req.method().clone();
@@ -22,7 +27,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     let uri = req.uri().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds::of(req.headers());
-    let mut response = next.run(req).await;
+    let mut response = inner(req).await;
     ids.stamp(response.headers_mut());
     let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
     let status = response.status().as_u16();

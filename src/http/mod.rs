@@ -42,9 +42,9 @@ use std::any::Any;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use tower::ServiceExt;
@@ -157,14 +157,22 @@ pub fn router(state: AppState) -> Router {
         routes
     };
     routes
-        .layer(from_fn_with_state(
-            state.clone(),
-            intercept::faults_and_journal,
-        ))
-        // Outside the journal, which reads every body: a stalled body must time out there too.
-        .layer(from_fn_with_state(state.clone(), body::read_deadline))
-        .layer(from_fn(log::observe))
+        .layer(from_fn_with_state(state.clone(), per_request))
         .with_state(state)
+}
+
+/// What every request passes, outermost first: the `MS-*` headers and the log line, the body's
+/// deadline, then fault rules and the journal. One layer rather than three: a `Router::layer`
+/// wraps each route in a boxed service, and each call clones the boxed services beneath it, so
+/// every extra layer costs allocations on every request (BENCHMARKS.md, "Per-request overhead,
+/// second pass").
+async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    log::observe(req, |req| async {
+        // Outside the journal, which reads every body: a stalled body must time out there too.
+        let req = body::read_deadline(&state, req);
+        intercept::faults_and_journal(&state, req, next).await
+    })
+    .await
 }
 
 /// The whole service as the server runs it.
