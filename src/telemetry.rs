@@ -249,14 +249,18 @@ fn debug_quoted(out: &mut Vec<u8>, value: &str) {
         return;
     }
     out.push(b'"');
-    for b in value.bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.push(b),
-        }
+    let mut rest = value.as_bytes();
+    // Runs without escapes are copied whole: an id is usually one run.
+    while let Some(at) = rest.iter().position(|b| matches!(b, b'"' | b'\\' | b'\t')) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(match rest[at] {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            _ => b"\\t",
+        });
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 

@@ -1,12 +1,12 @@
 //! Fault injection and the request journal, for Partner Center routes only: each request is
 //! matched against the fault rules before it reaches its handler, and recorded once answered.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
@@ -29,11 +29,16 @@ fn sent(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// A step of [`super::per_request`]: fault rules before the handler, the journal after it.
-pub async fn faults_and_journal(state: &AppState, req: Request, next: Next) -> Response {
+/// A step of [`super::per_request`]: fault rules before the handler (`inner`), the journal
+/// after it.
+pub async fn faults_and_journal<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let path = req.uri().path().to_owned();
     if !path.starts_with("/v1/") {
-        return next.run(req).await;
+        return inner(req).await;
     }
     let now = state.clock.now();
     let method = req.method().as_str().to_owned();
@@ -50,15 +55,11 @@ pub async fn faults_and_journal(state: &AppState, req: Request, next: Next) -> R
         Ok(bytes) => {
             let fault = state.store.fire_fault(&method, &path, customer, now);
             let response = match fault.map(|(_, effect)| effect) {
-                None => {
-                    next.run(Request::from_parts(parts, Body::from(bytes.clone())))
-                        .await
-                }
+                None => inner(Request::from_parts(parts, Body::from(bytes.clone()))).await,
                 Some(Effect::Delay { ms }) => {
                     // Latency is real time by nature: it delays the answer, not the emulated clock.
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    next.run(Request::from_parts(parts, Body::from(bytes.clone())))
-                        .await
+                    inner(Request::from_parts(parts, Body::from(bytes.clone()))).await
                 }
                 Some(Effect::Status(status)) => injected_status(status, fault.map(|(id, _)| id)),
                 Some(Effect::Throttle {

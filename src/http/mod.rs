@@ -39,6 +39,10 @@ mod wire;
 mod write_timeout;
 
 use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
@@ -49,7 +53,6 @@ use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use tower::ServiceExt;
 use tower::util::MapRequest;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use error::{ApiError, code};
 
@@ -146,8 +149,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(identity::router())
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(panic_response));
+        .method_not_allowed_fallback(method_not_allowed);
     // Only with a state file to wait for, so the default costs no layer.
     let sync = state.config.durability == crate::config::Durability::Sync
         && state.config.state_file.is_some();
@@ -162,17 +164,33 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What every request passes, outermost first: the `MS-*` headers and the log line, the body's
-/// deadline, then fault rules and the journal. One layer rather than three: a `Router::layer`
-/// wraps each route in a boxed service, and each call clones the boxed services beneath it, so
-/// every extra layer costs allocations on every request (BENCHMARKS.md, "Per-request overhead,
-/// second pass").
+/// deadline, fault rules and the journal, then a panic turned into a 500 (so a panic is answered,
+/// journaled and logged, never a dropped connection). One layer rather than four: a
+/// `Router::layer` wraps each route in a boxed service, and each call clones the boxed services
+/// beneath it, so every extra layer costs allocations on every request (BENCHMARKS.md,
+/// "Per-request overhead, second pass").
 async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     log::observe(req, |req| async {
         // Outside the journal, which reads every body: a stalled body must time out there too.
         let req = body::read_deadline(&state, req);
-        intercept::faults_and_journal(&state, req, next).await
+        intercept::faults_and_journal(&state, req, |req| Caught(Box::pin(next.run(req)))).await
     })
     .await
+}
+
+/// A request's future whose panic becomes the one 500 envelope.
+struct Caught<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = Response>> Future for Caught<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let inner = self.get_mut().0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => Poll::Ready(panic_response(panic)),
+        }
+    }
 }
 
 /// The whole service as the server runs it.
@@ -222,9 +240,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_is_answered_500_code_800003() {
+        let state = AppState::new(crate::Config::for_tests(), crate::Clock::system());
         let router: Router = Router::new()
             .route("/boom", get(boom))
-            .layer(CatchPanicLayer::custom(panic_response));
+            .layer(from_fn_with_state(state.clone(), per_request))
+            .with_state(state);
         let response = router
             .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap())
             .await
