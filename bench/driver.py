@@ -25,7 +25,10 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-PRODUCT = os.path.join(ROOT, "target", "release", "partner-center-emulator")
+# PCE_BENCH_PRODUCT runs another build of the emulator (an older commit's, for a before/after in
+# one sitting) through the same scenarios.
+PRODUCT = os.environ.get("PCE_BENCH_PRODUCT") or os.path.join(ROOT, "target", "release",
+                                                              "partner-center-emulator")
 BASELINE = os.path.join(BENCH, "baseline", "target", "release", "pce-bench-baseline")
 WRK_LUA = os.path.join(BENCH, "wrk.lua")
 # The side-by-side peer: WireMock's standalone jar as the npm package `wiremock` ships it,
