@@ -1,12 +1,13 @@
 //! Fault injection and the request journal, for Partner Center routes only: each request is
 //! matched against the fault rules before it reaches its handler, and recorded once answered.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
@@ -29,6 +30,24 @@ fn sent(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+/// A method's name for the journal: borrowed for the standard ones, so most requests allocate
+/// nothing for it.
+fn method_name(method: &Method) -> Cow<'static, str> {
+    let name = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => return Cow::Owned(method.as_str().to_owned()),
+    };
+    Cow::Borrowed(name)
+}
+
 /// A step of [`super::per_request`]: fault rules before the handler (`inner`), the journal
 /// after it.
 pub async fn faults_and_journal<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
@@ -41,7 +60,7 @@ where
         return inner(req).await;
     }
     let now = state.clock.now();
-    let method = req.method().as_str().to_owned();
+    let method = method_name(req.method());
     let customer = path.split('/').nth(3).and_then(CustomerId::parse);
     let (mut parts, body) = req.into_parts();
     let request_id = sent(&parts.headers, &MS_REQUEST_ID);

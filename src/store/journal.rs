@@ -1,5 +1,6 @@
 //! The request journal: the last N Partner Center requests, newest last.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -32,7 +33,8 @@ fn weight(e: &JournalEntry) -> usize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     pub time: Timestamp,
-    pub method: String,
+    /// Borrowed for the standard methods, so recording one allocates nothing for it.
+    pub method: Cow<'static, str>,
     pub path: String,
     pub customer: Option<CustomerId>,
     /// The partner tenant the request was authenticated as, when partitioned (`--auth jwt`).
@@ -195,7 +197,7 @@ mod tests {
     fn entry(method: &str, path: &str) -> JournalEntry {
         JournalEntry {
             time: Timestamp::parse_rfc3339("2026-11-21T10:00:00Z").unwrap(),
-            method: method.into(),
+            method: method.to_owned().into(),
             path: path.into(),
             customer: None,
             partner: None,

@@ -43,7 +43,7 @@ impl From<JournalEntry> for EntryJson {
         let body = e.body_text();
         Self {
             time: e.time.rfc3339(),
-            method: e.method,
+            method: e.method.into_owned(),
             path: e.path,
             customer: e.customer.map(|c| c.to_string()),
             partner_tenant: e.partner.map(|p| p.to_string()),
