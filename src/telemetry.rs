@@ -238,8 +238,26 @@ fn message(out: &mut Vec<u8>, line: &RequestLine) {
     decimal(out, u64::from(line.status));
 }
 
+/// The bytes `{:?}` writes as they are: visible ASCII but `"` and `\\`.
+const VERBATIM: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        table[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// `{:?}` of a string.
 fn debug_quoted(out: &mut Vec<u8>, value: &str) {
+    // One table look-up a byte for the usual case, an id with nothing to escape.
+    if value.bytes().all(|b| VERBATIM[usize::from(b)]) {
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+        return;
+    }
     let plain = value
         .bytes()
         .all(|b| (0x20..0x7f).contains(&b) || b == b'\t');
@@ -447,6 +465,24 @@ mod tests {
                     assert_eq!(strip(&ours), strip(&reference));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn debug_quoting_is_the_standard_librarys() {
+        for value in [
+            "",
+            "plain-id",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "\u{7f}",
+            "~ !",
+            "caf\u{e9}",
+        ] {
+            let mut out = Vec::new();
+            debug_quoted(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{value:?}"));
         }
     }
 
