@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::AppState;
@@ -48,6 +49,16 @@ fn method_name(method: &Method) -> Cow<'static, str> {
     Cow::Borrowed(name)
 }
 
+/// The body handed on once read: an empty one (most reads) costs no allocation, where a
+/// `Body::from` an empty `Bytes` boxes it.
+fn buffered(bytes: &Bytes) -> Body {
+    if bytes.is_empty() {
+        Body::empty()
+    } else {
+        Body::from(bytes.clone())
+    }
+}
+
 /// A step of [`super::per_request`]: fault rules before the handler (`inner`), the journal
 /// after it.
 pub async fn faults_and_journal<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
@@ -74,11 +85,11 @@ where
         Ok(bytes) => {
             let fault = state.store.fire_fault(&method, &path, customer, now);
             let response = match fault.map(|(_, effect)| effect) {
-                None => inner(Request::from_parts(parts, Body::from(bytes.clone()))).await,
+                None => inner(Request::from_parts(parts, buffered(&bytes))).await,
                 Some(Effect::Delay { ms }) => {
                     // Latency is real time by nature: it delays the answer, not the emulated clock.
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    inner(Request::from_parts(parts, Body::from(bytes.clone()))).await
+                    inner(Request::from_parts(parts, buffered(&bytes))).await
                 }
                 Some(Effect::Status(status)) => injected_status(status, fault.map(|(id, _)| id)),
                 Some(Effect::Throttle {
