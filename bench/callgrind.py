@@ -4,6 +4,10 @@ a shared machine: a server that answers N requests (POST devices, 5 new each; GE
 of a 100-device job) minus one that answers none, over N. One keep-alive client, log lines on.
 
     python3 bench/callgrind.py target/release/partner-center-emulator 2000 /tmp/cg
+    python3 bench/callgrind.py bench/baseline/target/release/pce-bench-baseline 2000 /tmp/cg-base
+
+The bare-axum baseline (bench/baseline/) takes the same requests: its figure is the floor the
+emulator's is compared with.
 """
 import http.client, json, os, re, signal, socket, subprocess, sys, time, uuid, glob
 BIN = sys.argv[1]; N = int(sys.argv[2]); OUT = sys.argv[3]
@@ -16,8 +20,9 @@ def run(kind, n):
     out = f"{OUT}.{kind}.{n}"
     for f in glob.glob(out + "*"): os.remove(f)
     env = dict(os.environ, RUST_LOG="partner_center_emulator=info")
+    flags = [] if "baseline" in os.path.basename(BIN) else ["--queued-for", "0s", "--processing-for", "0s"]
     p = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", BIN,
-                          "--bind", f"127.0.0.1:{port}", "--queued-for", "0s", "--processing-for", "0s"],
+                          "--bind", f"127.0.0.1:{port}", *flags],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     for _ in range(600):
         try:

@@ -25,17 +25,25 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-PRODUCT = os.path.join(ROOT, "target", "release", "partner-center-emulator")
+# PCE_BENCH_PRODUCT runs another build of the emulator (an older commit's, for a before/after in
+# one sitting) through the same scenarios.
+PRODUCT = os.environ.get("PCE_BENCH_PRODUCT") or os.path.join(ROOT, "target", "release",
+                                                              "partner-center-emulator")
 BASELINE = os.path.join(BENCH, "baseline", "target", "release", "pce-bench-baseline")
 WRK_LUA = os.path.join(BENCH, "wrk.lua")
+# The side-by-side peer: WireMock's standalone jar as the npm package `wiremock` ships it,
+# installed by bench/run.sh (pinned there) under target/bench/wiremock.
+WIREMOCK_VERSION = "3.13.2"
+WIREMOCK_JAR = os.path.join(ROOT, "target", "bench", "wiremock", "node_modules", "wiremock", "build",
+                            f"wiremock-standalone-{WIREMOCK_VERSION}.jar")
 CUSTOMER = "c7f3c849-129f-4b85-a96d-4f8e88b315a3"
 AUTH = {"Authorization": "Bearer bench-token"}
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 
 SCENARIOS = {
-    "post": "POST .../deviceBatches/{id}/devices, 5 devices a request, 32 connections (vs baseline)",
+    "post": "POST .../deviceBatches/{id}/devices, 5 devices a request, 32 connections (vs baseline and WireMock)",
     "postdup": "the same with the same 5 devices in every request (806 outcomes, no growth)",
-    "get": "GET .../batchJobStatus/{id} of a 100-device job, 32 connections (vs baseline)",
+    "get": "GET .../batchJobStatus/{id} of a 100-device job, 32 connections (vs baseline and WireMock)",
     "upload10k": "one upload of 10,000 devices with 4K hardware hashes (~40 MB)",
     "upload100k": "one upload of 100,000 product-key devices, then its status document",
     "million": "1,000,000 devices with 4K hashes: RSS, page 9,900 vs page 1, state-file restore",
@@ -70,8 +78,14 @@ class Server:
     def __init__(self, kind, args=(), log_path=None, tls_dir=None):
         self.kind = kind
         self.port = free_port()
-        binary = PRODUCT if kind == "product" else BASELINE
-        cmd = [binary, "--bind", f"127.0.0.1:{self.port}", *args]
+        if kind == "wiremock":
+            # args: the root directory holding mappings/.
+            cmd = ["java", "-jar", WIREMOCK_JAR, "--port", str(self.port), "--bind-address",
+                   "127.0.0.1", "--no-request-journal", "--disable-request-logging", "--disable-banner",
+                   "--root-dir", *args]
+        else:
+            binary = PRODUCT if kind == "product" else BASELINE
+            cmd = [binary, "--bind", f"127.0.0.1:{self.port}", *args]
         self.tls_port = None
         if tls_dir:
             self.tls_port = free_port()
@@ -249,18 +263,67 @@ def prepare_job(server, devices=100):
     return "/v1" + location
 
 
-def throughput_pair(opts, res, scenario):
-    """Interleaved baseline/product wrk runs on fresh servers; the ratio pairs runs of one round."""
+def wiremock_ready():
+    """Why the WireMock peer cannot run, or None when it can."""
+    if not shutil.which("java"):
+        return "java is not installed"
+    if not os.path.exists(WIREMOCK_JAR):
+        return f"{WIREMOCK_JAR} is missing (bench/run.sh installs it)"
+    return None
+
+
+def wiremock_root(work):
+    """Stubs answering what the post and get scenarios send, as the emulator answers them as far
+    as a static stub can: the same status, Location and MS-* header names (fixed values: a stub
+    does not mint ids), and a finished 100-device job of the baseline's shape and size."""
+    root = os.path.join(work, "wiremock")
+    os.makedirs(os.path.join(root, "mappings"), exist_ok=True)
+    ms = {"MS-RequestId": "f7e96c14-efbf-48fc-adc7-fb7005dad636",
+          "MS-CorrelationId": "5a5b5aaf-34a3-4718-a647-208aed47e44e",
+          "MS-CV": "4I+GFmpc/ND6hTHj.0", "MS-ServerId": "030020525"}
+    location = f"/customers/{CUSTOMER}/batchJobStatus/d786b858-092f-4e83-9f75-3cdcdbfcc873"
+    entries = [{"deviceId": f"6f1a0c2e-4b7d-4e8f-9a0b-{i:012x}", "serialNumber": f"SN-BENCH-{i:08}",
+                "productKey": f"00329-00000-{i:05}-AA606", "status": "finished",
+                "attributes": {"objectType": "DeviceUploadDetails"}} for i in range(100)]
+    job = {"batchTrackingId": "0b0f1d4c-7d1e-4c52-9d43-3f8e5a1b2c3d", "status": "finished",
+           "startedTime": "2026-11-21T10:00:00.1234567+00:00",
+           "completedTime": "2026-11-21T10:00:00.1234567+00:00", "devicesStatus": entries,
+           "attributes": {"objectType": "BatchUploadDetails"}}
+    mappings = [
+        {"request": {"method": "POST", "urlPathPattern": "/v1/customers/[^/]+/deviceBatches(/[^/]+/devices)?"},
+         "response": {"status": 202, "headers": {"Location": location, **ms}}},
+        {"request": {"method": "GET", "urlPathPattern": "/v1/customers/[^/]+/batchJobStatus/[^/]+"},
+         "response": {"status": 200, "body": json.dumps(job, separators=(",", ":")),
+                      "headers": {"Content-Type": "application/json; charset=utf-8", **ms}}},
+        {"request": {"method": "GET", "urlPath": "/_emulator/health"},
+         "response": {"status": 200, "jsonBody": {"status": "ok"}}},
+    ]
+    with open(os.path.join(root, "mappings", "bench.json"), "w") as f:
+        json.dump({"mappings": mappings}, f)
+    return root
+
+
+def throughput_pair(opts, res, scenario, work=None):
+    """Interleaved baseline/product (and WireMock) wrk runs on fresh servers; the ratio pairs runs
+    of one round."""
     label = {"post": "POST devices (5 new/request)",
              "postdup": "POST devices (same 5 each request: 806)",
              "get": "GET batchJobStatus (100 devices)"}[scenario]
     product_args = ["--log-format", "json"]
     if scenario == "get":
         product_args += ["--queued-for", "0s", "--processing-for", "0s"]
-    runs = {"baseline": [], "product": []}
+    runs = {"baseline": [], "product": [], "wiremock": []}
+    kinds = ["baseline", "product"]
+    missing = wiremock_ready() if scenario in ("post", "get") and not opts.no_wiremock else "skipped"
+    if missing is None:
+        kinds.append("wiremock")
+        wm_root = wiremock_root(work)
+    elif missing != "skipped":
+        res.notes.append(f"{label}: no WireMock peer: {missing}")
     for r in range(opts.runs):
-        for kind in ("baseline", "product"):
-            server = Server(kind, product_args if kind == "product" else ())
+        for kind in kinds:
+            args = {"product": product_args, "wiremock": [wm_root] if kind == "wiremock" else ()}
+            server = Server(kind, args.get(kind, ()))
             try:
                 if scenario in ("post", "postdup"):
                     prepare_batches(server, 1)
@@ -270,7 +333,9 @@ def throughput_pair(opts, res, scenario):
                     status, _, body = request(server, "GET", path)
                     if status != 200:
                         raise RuntimeError(f"{kind} job status answered {status}")
-                run_wrk(server, scenario, path, 32, opts.warmup)
+                # A JVM answers from its interpreter until the JIT has compiled the hot paths.
+                warmup = max(opts.warmup, 10) if kind == "wiremock" else opts.warmup
+                run_wrk(server, scenario, path, 32, warmup)
                 cpu = server.cpu_s()
                 result = run_wrk(server, scenario, path, 32, opts.duration)
                 result["cpu_us"] = (server.cpu_s() - cpu) * 1e6 / result["requests"]
@@ -302,6 +367,17 @@ def throughput_pair(opts, res, scenario):
     res.add(label, "bytes per answer", "B",
             [x["bytes"] / x["requests"] for x in runs["product"]],
             [x["bytes"] / x["requests"] for x in runs["baseline"]])
+    w = runs["wiremock"]
+    if w:
+        peer = f"WireMock {WIREMOCK_VERSION}"
+        w_rps = [x["rps"] for x in w]
+        res.add(label, f"throughput (baseline column: {peer})", "req/s", p_rps, w_rps,
+                ratio=med(p_rps) / med(w_rps), ratios=[p / b for p, b in zip(p_rps, w_rps)])
+        w_cpu = [x["cpu_us"] for x in w]
+        res.add(label, f"server CPU per request (baseline column: {peer})", "us", p_cpu, w_cpu,
+                ratio=med(p_cpu) / med(w_cpu), ratios=[p / b for p, b in zip(p_cpu, w_cpu)])
+        res.add(label, f"p99 latency (baseline column: {peer})", "ms", p_p99,
+                [x["p99_us"] / 1000 for x in w])
 
 
 def scenario_upload10k(opts, res, work):
@@ -664,6 +740,8 @@ def main():
                    help="devices in the 'million' scenario (a multiple of 10,000)")
     p.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--no-wiremock", action="store_true",
+                   help="leave out the WireMock peer of the post and get scenarios")
     p.add_argument("--out", default=os.path.join(ROOT, "target", "bench"),
                    help="where results.md and results.json go")
     opts = p.parse_args()
@@ -697,7 +775,7 @@ def main():
             log(f"scenario {name}: {SCENARIOS[name]}")
             t = time.perf_counter()
             if name in ("post", "postdup", "get"):
-                throughput_pair(opts, res, name)
+                throughput_pair(opts, res, name, work)
             else:
                 globals()[f"scenario_{name}"](opts, res, work)
             log(f"scenario {name} took {time.perf_counter() - t:.0f} s")

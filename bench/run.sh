@@ -6,6 +6,7 @@
 #   bench/run.sh --quick         1 run each, 3 s load runs
 #   bench/run.sh --only post,get --runs 5
 #   bench/run.sh --list          the scenarios
+#   bench/run.sh --no-wiremock   without the WireMock peer of the post and get scenarios
 #
 # Results also go to target/bench/results.md and results.json. Loopback only.
 set -euo pipefail
@@ -24,6 +25,18 @@ done
 case " $* " in
   *" --list "* | *" -h "* | *" --help "*) exec python3 bench/driver.py "$@" ;;
 esac
+
+# The WireMock peer of the post and get scenarios: the npm package `wiremock` ships the standalone
+# jar; it is installed once, pinned, under target/ and then runs offline on java (17+). Without
+# npm or java the scenarios run without the peer and say so in their notes.
+WIREMOCK_VERSION=3.13.2
+WIREMOCK_DIR=target/bench/wiremock
+WIREMOCK_JAR="$WIREMOCK_DIR/node_modules/wiremock/build/wiremock-standalone-$WIREMOCK_VERSION.jar"
+if [ ! -f "$WIREMOCK_JAR" ] && command -v npm >/dev/null && ! [[ " $* " == *" --no-wiremock "* ]]; then
+  echo "== npm install wiremock@$WIREMOCK_VERSION (into $WIREMOCK_DIR)" >&2
+  mkdir -p "$WIREMOCK_DIR"
+  npm install --prefix "$WIREMOCK_DIR" --no-audit --no-fund --silent "wiremock@$WIREMOCK_VERSION" >&2
+fi
 
 echo "== cargo build --release --locked (emulator)" >&2
 cargo build --release --locked --quiet

@@ -1,7 +1,7 @@
 //! The token check on Partner Center routes: presence (`--auth bearer`), or a verified token of
 //! the mock Entra ID (`--auth jwt`), whose claims then ride along in the request's extensions.
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,31 +55,51 @@ fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Whether [`guard`] (and `--response-bom`) applies to a request routed to `route` (the matched
+/// path template) with `method`: the Partner Center routes' own methods (`GET` answers `HEAD`
+/// too), not their 405 fallback. The test below holds this table to [`super::ROUTES`].
+pub fn guarded(route: &str, method: &Method) -> bool {
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    let put = method == Method::PUT;
+    let delete = method == Method::DELETE;
+    match route {
+        "/v1/customers/{customer_id}/deviceBatches"
+        | "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices"
+        | "/v1/customers/{customer_id}/policies" => get || post,
+        "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices/{device_id}" => put || delete,
+        "/v1/customers/{customer_id}/DevicePolicyUpdates" => method == Method::PATCH,
+        "/v1/customers/{customer_id}/batchJobStatus/{tracking_id}" => get,
+        "/v1/customers/{customer_id}/policies/{policy_id}" => get || put || delete,
+        _ => false,
+    }
+}
+
 /// The guard of every Partner Center route: the token check, then idempotent writes
-/// ([`super::idempotency::idempotent_writes`], its own function in its own module). One layer for
-/// both because the merge pays: with the MS-headers/log merge it saves ~14,000 instructions a
-/// request (BENCHMARKS.md, "Middleware: two jobs in one layer").
+/// ([`super::idempotency::idempotent_writes`], its own function in its own module). A step of
+/// `per_request` rather than a route layer of its own, because every layer costs (BENCHMARKS.md,
+/// "Middleware: two jobs in one layer" and "Per-request overhead, second pass").
 ///
 /// Whoever names the request's partner tenant ([`Partner`]) does so before idempotent writes run,
 /// so replays stay within that partner; the partner is copied onto the response for the journal.
 /// With `--auth jwt` that is this guard, from the verified token's `tid`.
-pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn guard(state: &AppState, mut req: Request, next: Next) -> Response {
     let checked = match state.config.auth {
         AuthMode::Off => Ok(()),
         // EMULATOR: in `bearer` mode the token is not validated; any non-empty bearer token
         // stands for a signed-in partner.
         AuthMode::Bearer if has_bearer(req.headers()) => Ok(()),
         AuthMode::Bearer => Err(ApiError::unauthorized()),
-        AuthMode::Jwt => verified(&state, &mut req),
+        AuthMode::Jwt => verified(state, &mut req),
     };
-    if let Err(e) = checked.and_then(|()| super::customers::check(&state, &req)) {
+    if let Err(e) = checked.and_then(|()| super::customers::check(state, &req)) {
         return e.into_response();
     }
-    if let Some(throttled) = super::throttle::check(&state, &req) {
+    if let Some(throttled) = super::throttle::check(state, &req) {
         return throttled;
     }
     let partner = Partner::of(req.extensions());
-    let mut response = super::idempotency::idempotent_writes(&state, req, next).await;
+    let mut response = super::idempotency::idempotent_writes(state, req, next).await;
     if partner.is_some() {
         response.extensions_mut().insert(Partner(partner));
     }
@@ -133,9 +153,16 @@ mod tests {
         async fn tenant(Extension(claims): Extension<AccessClaims>) -> String {
             format!("{} {}", claims.tenant_id, claims.app_only)
         }
+        async fn guarded_by(
+            axum::extract::State(state): axum::extract::State<AppState>,
+            req: Request,
+            next: Next,
+        ) -> Response {
+            guard(&state, req, next).await
+        }
         let app: Router = Router::new()
             .route("/v1/customers/{customer_id}/deviceBatches", get(tenant))
-            .route_layer(from_fn_with_state(state.clone(), guard))
+            .route_layer(from_fn_with_state(state.clone(), guarded_by))
             .with_state(state);
         let response = app
             .oneshot(
@@ -152,6 +179,46 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&body[..], format!("{} true", Uuid::from_u128(7)).as_bytes());
+    }
+
+    /// `guarded` says yes exactly for the methods `ROUTES` lists on each Partner Center route
+    /// (axum's spelling of the template; `HEAD` with `GET`), and covers every one of them.
+    #[test]
+    fn the_guarded_table_is_the_partner_center_routes() {
+        const TEMPLATES: [&str; 7] = [
+            "/v1/customers/{customer_id}/deviceBatches",
+            "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices",
+            "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices/{device_id}",
+            "/v1/customers/{customer_id}/DevicePolicyUpdates",
+            "/v1/customers/{customer_id}/batchJobStatus/{tracking_id}",
+            "/v1/customers/{customer_id}/policies",
+            "/v1/customers/{customer_id}/policies/{policy_id}",
+        ];
+        let same_route = |ours: &str, listed: &str| {
+            ours.split('/').count() == listed.split('/').count()
+                && ours
+                    .split('/')
+                    .zip(listed.split('/'))
+                    .all(|(a, b)| a == b || (a.starts_with('{') && b.starts_with('{')))
+        };
+        let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        for template in TEMPLATES {
+            for method in methods {
+                let routed_as = if method == "HEAD" { "GET" } else { method };
+                let listed = super::super::ROUTES
+                    .iter()
+                    .any(|(m, path)| *m == routed_as && same_route(template, path));
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                assert_eq!(guarded(template, &method), listed, "{method} {template}");
+            }
+        }
+        for (method, path) in super::super::ROUTES {
+            if path.starts_with("/v1/") {
+                let ours = TEMPLATES.iter().find(|t| same_route(t, path));
+                let method = Method::from_bytes(method.as_bytes()).unwrap();
+                assert!(ours.is_some_and(|t| guarded(t, &method)), "{method} {path}");
+            }
+        }
     }
 
     #[test]

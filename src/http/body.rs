@@ -8,10 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::Response;
 use bytes::BytesMut;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Frame, SizeHint};
@@ -62,21 +60,20 @@ impl HttpBody for DeadlineBody {
     }
 }
 
-/// Middleware: a request's body must arrive in full within `Config::body_read_timeout` of its
-/// headers (a request without a body is passed on as it is).
-pub async fn read_deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// A request's body must arrive in full within `Config::body_read_timeout` of its headers (a
+/// request without a body is passed on as it is). A step of [`super::per_request`].
+pub fn read_deadline(state: &AppState, req: Request) -> Request {
     if req.body().is_end_stream() {
-        return next.run(req).await;
+        return req;
     }
     let timeout = state.config.body_read_timeout;
-    let req = req.map(|inner| {
+    req.map(|inner| {
         Body::new(DeadlineBody {
             inner,
             deadline: Box::pin(tokio::time::sleep(timeout)),
             timeout,
         })
-    });
-    next.run(req).await
+    })
 }
 
 /// The deadline's timeout, when it is what ended a body read.

@@ -2,9 +2,7 @@
 //! testing clients that strip one unconditionally (or choke on one).
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
@@ -12,8 +10,7 @@ use super::error::ApiError;
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// Prefixes a JSON body with the BOM; other answers pass as they are.
-pub async fn prefix(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+pub async fn prefix(response: Response) -> Response {
     let json = response
         .headers()
         .get(header::CONTENT_TYPE)

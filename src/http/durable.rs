@@ -2,15 +2,21 @@
 //! arrive while a save runs share the next one (group commit); while the file cannot be
 //! written, writes answer 503 in the envelope and change nothing.
 
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, code};
 use crate::app::AppState;
 
-pub async fn sync_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// A step of [`super::per_request`] around everything after routing (`inner`).
+pub async fn sync_writes<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -19,12 +25,12 @@ pub async fn sync_writes(State(state): State<AppState>, req: Request, next: Next
     // nothing.
     let path = req.uri().path();
     if !write || !(path.starts_with("/v1/") || path.starts_with("/_emulator/")) {
-        return next.run(req).await;
+        return inner(req).await;
     }
     if let Some(reason) = state.persistence.failure() {
         return unavailable(&reason).into_response();
     }
-    let response = next.run(req).await;
+    let response = inner(req).await;
     // Reads through POST (token requests, refused writes) change nothing and wait for nothing
     // beyond the last save.
     let position = state.store.log().position();

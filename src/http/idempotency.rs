@@ -51,12 +51,13 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let request_id = req
-        .headers()
-        .get(MS_REQUEST_ID)
+    // Reads skip the header lookup: idempotency is for writes only.
+    let request_id = is_write
+        .then(|| req.headers().get(MS_REQUEST_ID))
+        .flatten()
         .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let Some(request_id) = request_id.filter(|_| is_write) else {
+    let Some(request_id) = request_id else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();

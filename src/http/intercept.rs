@@ -1,13 +1,15 @@
 //! Fault injection and the request journal, for Partner Center routes only: each request is
 //! matched against the fault rules before it reaches its handler, and recorded once answered.
 
+use std::borrow::Cow;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::AppState;
@@ -29,17 +31,47 @@ fn sent(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-pub async fn faults_and_journal(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// A method's name for the journal: borrowed for the standard ones, so most requests allocate
+/// nothing for it.
+fn method_name(method: &Method) -> Cow<'static, str> {
+    let name = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => return Cow::Owned(method.as_str().to_owned()),
+    };
+    Cow::Borrowed(name)
+}
+
+/// The body handed on once read: an empty one (most reads) costs no allocation, where a
+/// `Body::from` an empty `Bytes` boxes it.
+fn buffered(bytes: &Bytes) -> Body {
+    if bytes.is_empty() {
+        Body::empty()
+    } else {
+        Body::from(bytes.clone())
+    }
+}
+
+/// A step of [`super::per_request`]: fault rules before the handler (`inner`), the journal
+/// after it.
+pub async fn faults_and_journal<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let path = req.uri().path().to_owned();
     if !path.starts_with("/v1/") {
-        return next.run(req).await;
+        return inner(req).await;
     }
     let now = state.clock.now();
-    let method = req.method().as_str().to_owned();
+    let method = method_name(req.method());
     let customer = path.split('/').nth(3).and_then(CustomerId::parse);
     let (mut parts, body) = req.into_parts();
     let request_id = sent(&parts.headers, &MS_REQUEST_ID);
@@ -53,15 +85,11 @@ pub async fn faults_and_journal(
         Ok(bytes) => {
             let fault = state.store.fire_fault(&method, &path, customer, now);
             let response = match fault.map(|(_, effect)| effect) {
-                None => {
-                    next.run(Request::from_parts(parts, Body::from(bytes.clone())))
-                        .await
-                }
+                None => inner(Request::from_parts(parts, buffered(&bytes))).await,
                 Some(Effect::Delay { ms }) => {
                     // Latency is real time by nature: it delays the answer, not the emulated clock.
                     tokio::time::sleep(Duration::from_millis(ms)).await;
-                    next.run(Request::from_parts(parts, Body::from(bytes.clone())))
-                        .await
+                    inner(Request::from_parts(parts, buffered(&bytes))).await
                 }
                 Some(Effect::Status(status)) => injected_status(status, fault.map(|(id, _)| id)),
                 Some(Effect::Throttle {

@@ -2,17 +2,24 @@
 //! (method, matched route, status, latency, correlation id). Headers (and so `Authorization`)
 //! and bodies are never logged. One layer for both, as both wrap every request: split, with the
 //! auth/idempotency split, it costs ~14,000 more instructions a request (BENCHMARKS.md,
-//! "Middleware: two jobs in one layer"); the headers themselves are [`super::headers`]' job.
+//! "Middleware: two jobs in one layer"); the headers themselves are [`super::headers`]' job, the
+//! line's bytes [`crate::telemetry`]'s when the binary's subscriber is installed.
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::headers::RequestIds;
+use crate::telemetry::{self, RequestLine};
 
-pub async fn observe(mut req: Request, next: Next) -> Response {
+/// A step of [`super::per_request`], the outermost: `inner` is the rest of the request.
+pub async fn observe<F, Fut>(req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     // Latency is a measurement of real elapsed time, not emulated behaviour: it reads `Instant`.
     let started = Instant::now();
     let method = req.method().clone();
@@ -20,16 +27,38 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let uri = req.uri().clone();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds::of(req.headers());
-    req.extensions_mut().insert(ids.clone());
-    let mut response = next.run(req).await;
+    let mut response = inner(req).await;
     ids.stamp(response.headers_mut());
     let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
     let status = response.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let path = uri.path();
     let route = route.as_ref().map_or("-", MatchedPath::as_str);
-    if path == "/_emulator/health" {
-        // A container health check probes every few seconds; its lines would bury the rest.
+    // A container health check probes every few seconds; its lines would bury the rest.
+    let probe = path == "/_emulator/health";
+    let enabled = if probe {
+        tracing::enabled!(tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(tracing::Level::INFO)
+    };
+    if !enabled {
+        return response;
+    }
+    let latency = started.elapsed();
+    let line = RequestLine {
+        probe,
+        method: method.as_str(),
+        path,
+        status,
+        route,
+        latency,
+        correlation_id: &correlation_id,
+    };
+    if telemetry::write_request_line(&line) {
+        return response;
+    }
+    // Another subscriber (an embedder's, a test's, colour on a terminal): a tracing event.
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if probe {
         tracing::debug!(
             http.status = status,
             latency_ms = format_args!("{latency_ms:.2}"),

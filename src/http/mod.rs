@@ -39,17 +39,20 @@ mod wire;
 mod write_timeout;
 
 use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use tower::ServiceExt;
 use tower::util::MapRequest;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use error::{ApiError, code};
 
@@ -129,42 +132,85 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The router: Partner Center routes (bearer auth, idempotent writes), the control plane, and
 /// the mock Entra ID.
 pub fn router(state: AppState) -> Router {
-    let mut partner_center = Router::new()
+    // `auth::guard` and `--response-bom` are steps of `per_request` (see `routed`), not route
+    // layers of these routers.
+    Router::new()
         .merge(device_batches::router())
         .merge(devices::router())
         .merge(policies::router())
         .merge(batch_status::router())
-        .route_layer(from_fn_with_state(state.clone(), auth::guard));
-    if state.config.response_bom {
-        // Outside the guard, so its 401s, 403s, 404s and 429s carry the BOM too.
-        partner_center = partner_center.route_layer(from_fn(bom::prefix));
-    }
-    let routes = Router::new()
-        .merge(partner_center)
         .merge(
             emulator::router().route_layer(from_fn_with_state(state.clone(), control_auth::guard)),
         )
         .merge(identity::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(CatchPanicLayer::custom(panic_response));
-    // Only with a state file to wait for, so the default costs no layer.
+        .layer(from_fn_with_state(state.clone(), per_request))
+        .with_state(state)
+}
+
+/// What every request passes, outermost first: the `MS-*` headers and the log line, the body's
+/// deadline, fault rules and the journal, then a panic turned into a 500 (so a panic is answered,
+/// journaled and logged, never a dropped connection), then [`routed`]. One layer rather than
+/// six: a `Router::layer` or `route_layer` wraps each route in a boxed service, and each call
+/// clones the boxed services beneath it, so every extra layer costs allocations on every request
+/// (BENCHMARKS.md, "Per-request overhead, second pass").
+async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    log::observe(req, |req| async {
+        // Outside the journal, which reads every body: a stalled body must time out there too.
+        let req = body::read_deadline(&state, req);
+        intercept::faults_and_journal(&state, req, |req| {
+            Caught(Box::pin(routed(&state, req, next)))
+        })
+        .await
+    })
+    .await
+}
+
+/// The steps after routing: `--durability sync` around every request (only with a state file to
+/// wait for), then, on a Partner Center route, `--response-bom` outside [`auth::guard`] (so the
+/// guard's 401s, 403s, 404s and 429s carry the BOM too). As route layers these ran on a route's
+/// own methods only, not on its 405 fallback (axum swaps the fallback in unlayered), so a wrong
+/// method is 405 with or without a token; [`auth::guarded`] keeps that.
+async fn routed(state: &AppState, req: Request, next: Next) -> Response {
+    let guarded = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| auth::guarded(route.as_str(), req.method()));
     let sync = state.config.durability == crate::config::Durability::Sync
         && state.config.state_file.is_some();
-    let routes = if sync {
-        routes.layer(from_fn_with_state(state.clone(), durable::sync_writes))
+    if sync {
+        durable::sync_writes(state, req, |req| partner_center(state, req, next, guarded)).await
     } else {
-        routes
-    };
-    routes
-        .layer(from_fn_with_state(
-            state.clone(),
-            intercept::faults_and_journal,
-        ))
-        // Outside the journal, which reads every body: a stalled body must time out there too.
-        .layer(from_fn_with_state(state.clone(), body::read_deadline))
-        .layer(from_fn(log::observe))
-        .with_state(state)
+        partner_center(state, req, next, guarded).await
+    }
+}
+
+async fn partner_center(state: &AppState, req: Request, next: Next, guarded: bool) -> Response {
+    if !guarded {
+        return next.run(req).await;
+    }
+    let response = auth::guard(state, req, next).await;
+    if state.config.response_bom {
+        bom::prefix(response).await
+    } else {
+        response
+    }
+}
+
+/// A request's future whose panic becomes the one 500 envelope.
+struct Caught<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = Response>> Future for Caught<F> {
+    type Output = Response;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
+        let inner = self.get_mut().0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => Poll::Ready(panic_response(panic)),
+        }
+    }
 }
 
 /// The whole service as the server runs it.
@@ -214,9 +260,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_is_answered_500_code_800003() {
+        let state = AppState::new(crate::Config::for_tests(), crate::Clock::system());
         let router: Router = Router::new()
             .route("/boom", get(boom))
-            .layer(CatchPanicLayer::custom(panic_response));
+            .layer(from_fn_with_state(state.clone(), per_request))
+            .with_state(state);
         let response = router
             .oneshot(Request::builder().uri("/boom").body(Body::empty()).unwrap())
             .await

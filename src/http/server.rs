@@ -76,7 +76,10 @@ pub async fn serve_tls(
 
 fn mark(transport: Transport) -> impl Fn(Request<Incoming>) -> Request<Incoming> + Clone {
     move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(transport);
+        // Absent means plain HTTP, so only HTTPS requests pay for the extension.
+        if transport != Transport::Http {
+            req.extensions_mut().insert(transport);
+        }
         req
     }
 }

@@ -175,6 +175,41 @@ async fn exactly_the_listed_methods_reach_a_handler_on_every_path() {
     assert!(mismatches.is_empty(), "{mismatches:#?}");
 }
 
+/// Without a token, every Partner Center route's own methods (and `HEAD` where `GET` is) are 401,
+/// and every other method is the 405 fallback's, not a 401: the token check runs on routed
+/// methods only.
+#[tokio::test]
+async fn without_a_token_routed_methods_are_401_and_others_405() {
+    let app = spawn_app().await;
+    let routed = owned(ROUTES);
+    let mut mismatches = Vec::new();
+    for (_, template) in ROUTES.iter().filter(|(_, p)| p.starts_with("/v1/")) {
+        for method in METHODS.iter().chain(&["HEAD", "OPTIONS"]) {
+            let routed_as = if *method == "HEAD" { "GET" } else { method };
+            let expected = if routed.contains(&(routed_as.to_owned(), (*template).to_owned())) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::METHOD_NOT_ALLOWED
+            };
+            let status = app
+                .client
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    app.url(&concrete(template)),
+                )
+                .send_checked()
+                .await
+                .status();
+            if status != expected {
+                mismatches.push(format!(
+                    "{method} {template}: {status}, expected {expected}"
+                ));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
 #[tokio::test]
 async fn the_document_is_served_as_yaml_and_as_the_same_json() {
     let app = spawn_app().await;

@@ -40,9 +40,10 @@ struct EntryJson {
 
 impl From<JournalEntry> for EntryJson {
     fn from(e: JournalEntry) -> Self {
+        let body = e.body_text();
         Self {
             time: e.time.rfc3339(),
-            method: e.method,
+            method: e.method.into_owned(),
             path: e.path,
             customer: e.customer.map(|c| c.to_string()),
             partner_tenant: e.partner.map(|p| p.to_string()),
@@ -50,7 +51,7 @@ impl From<JournalEntry> for EntryJson {
             request_id: e.request_id,
             correlation_id: e.correlation_id,
             fault_id: e.fault.map(|f| f.to_string()),
-            body: e.body,
+            body,
             body_truncated: e.body_truncated,
         }
     }
