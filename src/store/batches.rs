@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use super::{Batch, Customer, DeviceRecord, Group, State, Store};
+use super::shards::{Claim, Identities};
+use super::{Batch, Customer, DeviceRecord, Group, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
 use crate::domain::ids::{BatchId, CustomerId, DeviceId, PolicyId, TrackingId};
-use crate::domain::job::{Job, JobEntry, Outcome};
+use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
 use crate::domain::policy::Assignment;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::upload::{self, Decision};
@@ -60,15 +61,12 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.write();
-        let existing = state
-            .customers
-            .get(&customer)
-            .and_then(|c| c.batch(batch.as_str()));
-        if let Some((_, existing)) = existing {
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut cust = self.write(&shard);
+        if let Some((_, existing)) = cust.batch(batch.as_str()) {
             return Err(Error::BatchAlreadyExists(existing.id.to_string()));
         }
-        let cust = state.customers.entry(customer).or_default();
         let slot = cust.batches.len() as u32;
         cust.batch_index.insert(batch.key().clone(), slot);
         cust.batches.push(Batch {
@@ -76,7 +74,7 @@ impl Store {
             created_at: now,
             devices: Vec::new(),
         });
-        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
+        Ok(self.accept_upload(world.identities(), &mut cust, customer, slot, devices, now))
     }
 
     /// Adds a job uploading `devices` into an existing batch.
@@ -87,37 +85,49 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.write();
-        let slot = state
-            .customers
-            .get(&customer)
-            .and_then(|c| c.batch(batch))
+        let world = self.world();
+        let not_found = || Error::BatchNotFound(batch.to_owned());
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut cust = self.write(&shard);
+        let slot = cust
+            .batch(batch)
             .map(|(slot, _)| slot)
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
-        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
+            .ok_or_else(not_found)?;
+        Ok(self.accept_upload(world.identities(), &mut cust, customer, slot, devices, now))
     }
 
-    /// Decides every device's outcome now and registers the new ones, all under one lock, so
-    /// that the second of two quick uploads of one device sees the first.
+    /// Decides every device's outcome now and registers the new ones, under the customer's
+    /// lock, so that the second of two quick uploads of one device sees the first.
+    ///
+    /// Every decision is final before anything is applied: identities decided for registration
+    /// are claimed in the global index first, and a claim another customer won since the
+    /// decision (two customers uploading one device at once) turns into that device's 808, as
+    /// if the other upload had come first. Only then are the devices and the job stored.
     fn accept_upload(
         &self,
-        state: &mut State,
+        identities: &Identities,
+        cust: &mut Customer,
         customer: CustomerId,
         batch: u32,
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> TrackingId {
-        let State {
-            customers,
-            identities,
-            ..
-        } = state;
-        let decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
+        let me = identities.intern(customer);
+        let mut decisions = upload::decide(customer, &devices, self.strict_hardware_hash, |i| {
             identities.owner(i)
         });
-        identities.reserve(devices.len());
+        for decision in &mut decisions {
+            if let Decision::Register(identity) = decision
+                && let Claim::HeldBy(owner) = identities.claim(*identity, me)
+            {
+                *decision = Decision::Fail(if owner == me {
+                    DeviceError::AlreadyAssigned
+                } else {
+                    DeviceError::AssignedToOtherTenant
+                });
+            }
+        }
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
-        let cust = customers.entry(customer).or_default();
         let group = cust.add_group(Group {
             uploaded_at: now,
             listed_from: schedule.completed_at,
@@ -133,7 +143,6 @@ impl Store {
                 Decision::Fail(error) => Outcome::Failed(error),
                 Decision::Register(identity) => {
                     let id = DeviceId::new();
-                    identities.insert(identity, customer);
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
@@ -163,10 +172,11 @@ impl Store {
 
     /// The customer's batches in creation order, each with its listed device count at `now`.
     pub fn list_batches(&self, customer: CustomerId, now: Timestamp) -> Vec<BatchView> {
-        let state = self.state();
-        let Some(cust) = state.customers.get(&customer) else {
+        let world = self.world();
+        let Some(shard) = world.customer(customer) else {
             return Vec::new();
         };
+        let cust = self.read(&shard);
         cust.batches
             .iter()
             .map(|b| BatchView {
@@ -192,17 +202,15 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<DevicePage, Error> {
-        let state = self.state();
-        let (cust, b) = state
-            .customers
-            .get(&customer)
-            .and_then(|c| Some((c, c.batch(batch)?.1)))
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let world = self.world();
+        let not_found = || Error::BatchNotFound(batch.to_owned());
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let cust = self.read(&shard);
+        let (_, b) = cust.batch(batch).ok_or_else(not_found)?;
+        let epoch = world.epoch();
         let start = match cursor {
             None => 0,
-            Some(c) if c.epoch == state.epoch && c.after < b.devices.len() as u64 => {
-                c.after as usize + 1
-            }
+            Some(c) if c.epoch == epoch && c.after < b.devices.len() as u64 => c.after as usize + 1,
             Some(_) => return Err(Error::StaleContinuationToken),
         };
         let mut listed = b.devices[start..]
@@ -217,10 +225,7 @@ impl Store {
             last = Some(position as u64);
         }
         let next = match (last, listed.next()) {
-            (Some(after), Some(_)) => Some(Cursor {
-                epoch: state.epoch,
-                after,
-            }),
+            (Some(after), Some(_)) => Some(Cursor { epoch, after }),
             _ => None,
         };
         Ok(DevicePage { devices, next })
@@ -235,11 +240,11 @@ impl Store {
         policy: Option<Option<String>>,
         now: Timestamp,
     ) -> Result<DeviceView, Error> {
-        let mut state = self.write();
-        let cust = state
-            .customers
-            .get_mut(&customer)
+        let world = self.world();
+        let shard = world
+            .customer(customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let mut cust = self.write(&shard);
         let slot = cust.listed_device_in(batch, device, now)?;
         if let Some(policy) = policy {
             let policy = match policy {
@@ -268,21 +273,15 @@ impl Store {
         device: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.write();
-        let State {
-            customers,
-            identities,
-            ..
-        } = &mut *state;
-        let cust = customers
-            .get_mut(&customer)
+        let world = self.world();
+        let shard = world
+            .customer(customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let mut cust = self.write(&shard);
         let slot = cust.listed_device_in(batch, device, now)?;
         if let Some(record) = cust.devices.get_mut(slot as usize).and_then(Option::take) {
             cust.device_index.remove(&record.id);
-            if identities.owner(&record.identity) == Some(customer) {
-                identities.remove(&record.identity);
-            }
+            world.identities().release(&record.identity, customer);
         }
         Ok(())
     }

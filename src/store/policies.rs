@@ -67,8 +67,9 @@ impl Store {
         now: Timestamp,
     ) -> PolicyView {
         let policy = Policy::new(category, fields, now);
-        let mut state = self.write();
-        let cust = state.customers.entry(customer).or_default();
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut cust = self.write(&shard);
         cust.policy_order.push(policy.id);
         cust.policies.insert(policy.id, policy.clone());
         PolicyView {
@@ -79,10 +80,11 @@ impl Store {
 
     /// The customer's policies in creation order.
     pub fn list_policies(&self, customer: CustomerId, now: Timestamp) -> Vec<PolicyView> {
-        let state = self.state();
-        let Some(cust) = state.customers.get(&customer) else {
+        let world = self.world();
+        let Some(shard) = world.customer(customer) else {
             return Vec::new();
         };
+        let cust = self.read(&shard);
         let counts = cust.assigned_counts(now);
         cust.policy_order
             .iter()
@@ -100,9 +102,12 @@ impl Store {
         policy: &str,
         now: Timestamp,
     ) -> Result<PolicyView, Error> {
-        let state = self.state();
+        let world = self.world();
         PolicyId::parse(policy)
-            .and_then(|id| state.customers.get(&customer)?.policy_view(id, now))
+            .and_then(|id| {
+                let shard = world.customer(customer)?;
+                self.read(&shard).policy_view(id, now)
+            })
             .ok_or_else(|| Error::PolicyNotFound(policy.to_owned()))
     }
 
@@ -113,10 +118,11 @@ impl Store {
         fields: PolicyFields,
         now: Timestamp,
     ) -> Result<PolicyView, Error> {
-        let mut state = self.write();
+        let world = self.world();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
-        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut cust = self.write(&shard);
         cust.policies
             .get_mut(&id)
             .ok_or_else(not_found)?
@@ -131,10 +137,12 @@ impl Store {
         policy: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.write();
+        let world = self.world();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
-        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut guard = self.write(&shard);
+        let cust = &mut *guard;
         cust.policies.remove(&id).ok_or_else(not_found)?;
         cust.policy_order.retain(|p| *p != id);
         for d in cust.devices.iter_mut().flatten() {
@@ -151,8 +159,10 @@ impl Store {
         updates: Vec<PolicyUpdate>,
         now: Timestamp,
     ) -> TrackingId {
-        let mut state = self.write();
-        let cust = state.customers.entry(customer).or_default();
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut guard = self.write(&shard);
+        let cust = &mut *guard;
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let entries = updates
             .into_iter()

@@ -33,31 +33,38 @@ impl Store {
         let mut pruned = Pruned::default();
         // Looked at under the read guard first: most passes find nothing, and then count no
         // change (which would make persistence rewrite the file).
+        let empty = |c: &super::Customer| {
+            c.jobs.is_empty()
+                && c.batches.is_empty()
+                && c.policies.is_empty()
+                && c.foreign.is_empty()
+        };
         let any = {
-            let state = self.state();
-            state.customers.values().any(|c| {
-                c.jobs.values().any(|j| expired(j.completed_at))
-                    || (c.jobs.is_empty()
-                        && c.batches.is_empty()
-                        && c.policies.is_empty()
-                        && c.foreign.is_empty())
+            let world = self.world();
+            world.customers().iter().any(|(_, shard)| {
+                let c = self.read(shard);
+                c.jobs.values().any(|j| expired(j.completed_at)) || empty(&c)
             })
         };
         if !any {
             return pruned;
         }
-        let mut state = self.write();
-        state.customers.retain(|_, c| {
-            let before = c.jobs.len();
-            c.jobs.retain(|_, j| !expired(j.completed_at));
-            pruned.jobs += before - c.jobs.len();
-            let empty = c.jobs.is_empty()
-                && c.batches.is_empty()
-                && c.policies.is_empty()
-                && c.foreign.is_empty();
-            pruned.customers += usize::from(empty);
-            !empty
-        });
+        // Exclusive: a customer is removed only while no request can be writing into it.
+        let world = self.world_exclusive();
+        for (id, shard) in world.customers() {
+            let gone = {
+                let mut c = self.read(&shard);
+                let before = c.jobs.len();
+                c.jobs.retain(|_, j| !expired(j.completed_at));
+                pruned.jobs += before - c.jobs.len();
+                empty(&c)
+            };
+            if gone {
+                drop(shard);
+                world.remove_customer(id);
+                pruned.customers += 1;
+            }
+        }
         pruned
     }
 }

@@ -34,7 +34,7 @@ impl Store {
             clock,
             customers: self.customer_docs(),
             partners,
-            identity: self.state().identity.export(),
+            identity: self.entra().export(),
         }
     }
 
@@ -42,15 +42,16 @@ impl Store {
     fn customer_docs(&self) -> Vec<CustomerDoc> {
         // Copy under the lock (records share their text, so this is mostly memcpy), and build the
         // document after releasing it: writing a million devices must not stall every request.
-        let mut snapshot: Vec<(CustomerId, Customer)> = {
-            let state = self.state();
-            state
-                .customers
-                .iter()
-                .map(|(id, c)| (*id, c.clone()))
+        // The gate is exclusive for the copy: no request is half-way through, so every customer
+        // and the identity index they share are seen at one moment.
+        let snapshot: Vec<(CustomerId, Customer)> = {
+            let world = self.registry.exclusive();
+            world
+                .customers_sorted()
+                .into_iter()
+                .map(|(id, c)| (id, self.read(&c).clone()))
                 .collect()
         };
-        snapshot.sort_by_key(|(id, _)| *id);
         snapshot
             .iter()
             .map(|(id, c)| {

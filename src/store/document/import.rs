@@ -12,7 +12,8 @@ use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, Tena
 use crate::domain::job::{Job, Outcome};
 use crate::domain::policy::Policy;
 use crate::domain::timestamp::Timestamp;
-use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, State, Store};
+use crate::store::shards::World;
+use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, Store, lock};
 
 /// A device's raw upload times and what they parsed to.
 pub(super) type LastTimes = (Option<String>, Option<String>, (Timestamp, Timestamp));
@@ -42,7 +43,7 @@ struct CustomerPlan {
 
 /// Checks a document against the state; nothing is changed.
 pub(super) struct Planner<'a> {
-    pub(super) state: &'a State,
+    pub(super) state: &'a World<'a>,
     pub(super) now: Timestamp,
     pub(super) identities: IdSet<Identity>,
     customers: HashSet<CustomerId>,
@@ -56,7 +57,10 @@ impl Planner<'_> {
         if !self.customers.insert(id) {
             return fail(path, format!("customer `{id}` appears more than once."));
         }
-        let existing = self.state.customers.get(&id);
+        // The gate is held exclusively: this lock never waits.
+        let shard = self.state.customer(id);
+        let guard = shard.as_deref().map(lock);
+        let existing = guard.as_deref();
         let mut policies = Vec::new();
         let mut policy_ids: HashSet<PolicyId> = existing
             .map(|c| c.policies.keys().copied().collect())
@@ -145,7 +149,7 @@ type Plans = Vec<CustomerPlan>;
 
 /// Checks customers against one registry's state; nothing is changed.
 fn plan(
-    state: &State,
+    state: &World<'_>,
     customers: &[CustomerDoc],
     base: &str,
     now: Timestamp,
@@ -165,15 +169,14 @@ fn plan(
 }
 
 /// Applies checked plans to the registry they were checked against.
-fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
+fn apply(state: &World<'_>, plans: Plans, summary: &mut SeedSummary) {
     summary.customers += plans.len();
+    let identities = state.identities();
     for plan in plans {
-        let State {
-            customers,
-            identities,
-            ..
-        } = &mut *state;
-        let cust = customers.entry(plan.id).or_default();
+        let shard = state.customer_or_default(plan.id);
+        let mut guard = lock(&shard);
+        let cust = &mut *guard;
+        let me = identities.intern(plan.id);
         if let Some(relationship) = plan.relationship {
             cust.no_relationship = !relationship;
         }
@@ -185,14 +188,13 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
         summary.batches += plan.batches.len();
         let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
         cust.reserve_devices(incoming);
-        identities.reserve(incoming + plan.foreign.len());
         for (batch, records) in plan.batches {
             summary.devices += records.len();
             let slot = cust.batches.len() as u32;
             cust.batch_index.insert(batch.id.key().clone(), slot);
             cust.batches.push(batch);
             for r in records {
-                identities.insert(r.identity, plan.id);
+                identities.insert(r.identity, me);
                 let group = cust.add_group(r.group);
                 cust.insert_device(DeviceRecord {
                     id: r.id,
@@ -207,7 +209,7 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
         }
         summary.devices += plan.foreign.len();
         for f in plan.foreign {
-            identities.insert(f.identity, f.tenant);
+            identities.insert(f.identity, identities.intern(f.tenant));
             cust.foreign.push(f);
         }
         for j in plan.jobs {
@@ -241,12 +243,14 @@ impl Store {
             partners.push((tenant, i, p));
         }
         partners.sort_by_key(|(t, _, _)| *t);
-        let mut state = self.write();
+        // Exclusive, here and in each partner's registry: the plan is checked against a state no
+        // request can change before it is applied.
+        let state = self.world_exclusive();
         // The directory is the emulator's, not a partner's: it lives in the root registry.
         let identity = doc
             .identity
             .as_ref()
-            .map(|i| crate::store::identity::plan(&state.identity, i))
+            .map(|i| crate::store::identity::plan(&lock(state.identity()), i))
             .transpose()?;
         let own = plan(&state, &doc.customers, "", now)?;
         let stores: Vec<Arc<Store>> = partners
@@ -254,7 +258,7 @@ impl Store {
             .filter(|(_, _, p)| !p.customers.is_empty())
             .map(|(t, _, _)| self.partner(*t))
             .collect();
-        let mut guards: Vec<_> = stores.iter().map(|s| s.write()).collect();
+        let guards: Vec<_> = stores.iter().map(|s| s.world_exclusive()).collect();
         let mut theirs = Vec::with_capacity(guards.len());
         for ((_, i, p), guard) in partners
             .iter()
@@ -264,12 +268,12 @@ impl Store {
             theirs.push(plan(guard, &p.customers, &format!("partners[{i}]."), now)?);
         }
         let mut summary = SeedSummary::default();
-        apply(&mut state, own, &mut summary);
-        for (guard, plans) in guards.iter_mut().zip(theirs) {
+        apply(&state, own, &mut summary);
+        for (guard, plans) in guards.iter().zip(theirs) {
             apply(guard, plans, &mut summary);
         }
         if let Some(identity) = identity {
-            state.identity.apply(identity);
+            lock(state.identity()).apply(identity);
         }
         Ok(summary)
     }
