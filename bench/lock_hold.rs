@@ -158,7 +158,7 @@ fn main() {
     // recording (the push under the journal's lock) is timed.
     let body = format!(
         "[{}]",
-        vec![r#"{"productKey":"00000-0000000001-0-AA606"}"#; 5].join(",")
+        [r#"{"productKey":"00000-0000000001-0-AA606"}"#; 5].join(",")
     );
     let mut entries: Vec<JournalEntry> = (0..200_000)
         .map(|_| JournalEntry {
