@@ -73,7 +73,8 @@ def predict(cpu_us, hold_us, global_us, cores_list=(2, 16, 64), customers_list=(
 def global_us_of(locks):
     """The shared part of a request from lock_hold's measurements: fault matching's two lock
     sections, the journal's record, and the shared atomics."""
-    return (locks["fire_fault_no_rules_ns"] + locks["journal_record_ns"]) / 1000 + SHARED_RMWS * RMW_US
+    sections = locks["fire_fault_no_rules_ns"] + locks["journal_record_ns"]
+    return sections / 1000 + SHARED_RMWS * RMW_US
 
 
 def main():
@@ -81,7 +82,8 @@ def main():
     p.add_argument("--cpu-us", type=float, required=True, help="server CPU per request, us")
     p.add_argument("--hold-us", type=float, help="customer lock hold per request, us")
     p.add_argument("--global-us", type=float, help="shared lock hold per request, us")
-    p.add_argument("--locks", help="a LOCKS json line from `cargo run --release --example lock_hold`")
+    p.add_argument("--locks",
+                   help="a LOCKS json line from `cargo run --release --example lock_hold`")
     p.add_argument("--cores", default="2,16,64")
     a = p.parse_args()
     if a.locks:

@@ -1,7 +1,8 @@
 //! The in-memory state: the only code that touches the maps of batches, devices, policies and jobs.
 //!
-//! Size: ~400 lines of code, the rest tests: the state's types, the lock helpers and the customer-wide
-//! operations (reset, faults, journal); each resource's operations are in their own file.
+//! Size: ~400 lines of code, the rest tests: the state's types, the lock helpers and the
+//! customer-wide operations (reset, faults, journal); each resource's operations are in their own
+//! file, the sharding machinery in `shards.rs`.
 //!
 //! # Locking
 //!
