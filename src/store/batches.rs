@@ -355,6 +355,54 @@ mod tests {
     }
 
     #[test]
+    fn two_customers_uploading_the_same_devices_at_once_get_one_owner_each() {
+        // Both uploads decide at the same moment (a barrier), so both see most devices free and
+        // only the claim can keep the second from registering them too.
+        let store = store();
+        let (a, b) = (customer(1), customer(2));
+        let keys: Vec<String> = (0..20_000).map(|k| format!("RACE-{k}")).collect();
+        for c in [a, b] {
+            store
+                .create_batch(c, batch("R"), vec![pk(&format!("SEED-{c}"))], t0())
+                .unwrap();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let jobs: Vec<(CustomerId, TrackingId)> = std::thread::scope(|s| {
+            let handles: Vec<_> = [a, b]
+                .into_iter()
+                .map(|c| {
+                    let (store, barrier, keys) = (&store, &barrier, &keys);
+                    s.spawn(move || {
+                        let devices = keys.iter().map(|k| pk(k)).collect();
+                        barrier.wait();
+                        (c, store.add_devices(c, "R", devices, t0()).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut registered = vec![0u32; keys.len()];
+        for (c, t) in &jobs {
+            for (k, outcome) in outcomes(&store, *c, *t).into_iter().enumerate() {
+                match outcome {
+                    Outcome::Succeeded(_) => registered[k] += 1,
+                    Outcome::Failed(DeviceError::AssignedToOtherTenant) => {}
+                    unexpected => panic!("{c} device {k}: {unexpected:?}"),
+                }
+            }
+        }
+        assert!(
+            registered.iter().all(|n| *n == 1),
+            "every device has one owner"
+        );
+        let listed: usize = [a, b]
+            .into_iter()
+            .map(|c| store.list_batches(c, done())[0].devices_count - 1)
+            .sum();
+        assert_eq!(listed, keys.len());
+    }
+
+    #[test]
     fn batch_names_are_unique_per_customer_ignoring_case() {
         let store = store();
         let c = customer(1);
