@@ -49,6 +49,8 @@ SCENARIOS = {
     "million": "1,000,000 devices with 4K hashes: RSS, page 9,900 vs page 1, state-file restore",
     "startup": "start-up to first healthy answer, empty state",
     "contention": "64 connections uploading into one batch vs into 64 batches",
+    "customers": "32 connections uploading into 32 customers vs into one; lock hold times and "
+                 "the 16-core model (bench/lock_hold.rs, bench/lockmodel.py)",
     "tls": "the POST run over HTTPS (keep-alive) vs HTTP on the same emulator; TLS handshakes/s",
     "tokens": "token issuance: client_credentials POSTs to /{tenant}/oauth2/v2.0/token",
 }
@@ -230,10 +232,12 @@ class Results:
                               ratios=ratios))
 
 
-def run_wrk(server, mode, path, connections, seconds, batches=1, threads=2, tls=False):
+def run_wrk(server, mode, path, connections, seconds, batches=1, threads=2, tls=False,
+            customers=1):
     url = server.tls_url(path) if tls else server.url(path)
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-           "--timeout", "10s", "-s", WRK_LUA, url, "--", mode, CUSTOMER, str(batches)]
+           "--timeout", "10s", "-s", WRK_LUA, url, "--", mode, CUSTOMER, str(batches),
+           str(customers)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     m = re.search(r"^BENCH (\{.*\})$", out, re.M)
     if not m:
@@ -677,6 +681,77 @@ def scenario_contention(opts, res, work):
     res.add("64 connections uploading: one batch vs 64 batches", "throughput (baseline column: 64 batches)",
             "req/s", same, distinct, ">= 0.5 x distinct", ratio >= 0.5, ratio,
             [s / d for s, d in zip(same, distinct)])
+
+
+def bench_customer(k):
+    """The k-th customer of wrk.lua's many-customers mode."""
+    return f"c7f3c849-129f-4b85-a96d-{k:012x}"
+
+
+def scenario_customers(opts, res, work):
+    """N connections over N customers vs N connections into one: the store's per-customer locks
+    should make the first no slower; then the lock hold times and the model for more cores."""
+    sys.path.insert(0, BENCH)
+    import lockmodel
+
+    n = 32
+    runs = {"one": [], "many": []}
+    for r in range(opts.runs):
+        for mode in ("one", "many"):
+            server = Server("product", ["--log-format", "json"])
+            try:
+                count = 1 if mode == "one" else n
+                for k in range(count):
+                    customer = CUSTOMER if count == 1 else bench_customer(k)
+                    body = json.dumps({"batchId": "bench-0", "devices": [
+                        {"productKey": f"SETUP-{k:05d}-00329-00000-AA606"}]})
+                    upload_expecting_202(server, f"/v1/customers/{customer}/deviceBatches", body)
+                path = f"/v1/customers/{CUSTOMER}/deviceBatches/bench-0/devices"
+                run_wrk(server, "post", path, n, opts.warmup, customers=count)
+                cpu = server.cpu_s()
+                result = run_wrk(server, "post", path, n, opts.duration, customers=count)
+                result["cpu_us"] = (server.cpu_s() - cpu) * 1e6 / result["requests"]
+            finally:
+                server.stop()
+            runs[mode].append(result)
+            log(f"customers run {r + 1} {mode}: {result['rps']:.0f} req/s, "
+                f"p99 {result['p99_us'] / 1000:.2f} ms, {result['cpu_us']:.0f} us CPU/request")
+    one = [x["rps"] for x in runs["one"]]
+    many = [x["rps"] for x in runs["many"]]
+    ratio = med(many) / med(one)
+    res.add(f"{n} connections uploading: {n} customers vs one", "throughput (baseline column: one customer)",
+            "req/s", many, one, ">= 0.90 x one customer", ratio >= 0.9, ratio,
+            [m / o for m, o in zip(many, one)])
+    res.add(f"{n} connections uploading: {n} customers vs one", "server CPU per request", "us",
+            [x["cpu_us"] for x in runs["many"]], [x["cpu_us"] for x in runs["one"]])
+
+    example = os.path.join(ROOT, "target", "release", "examples", "lock_hold")
+    out = subprocess.run([example, "100000"], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"^LOCKS (\{.*\})$", out, re.M)
+    if not m:
+        raise RuntimeError(f"no LOCKS line from lock_hold:\n{out}")
+    locks = json.loads(m.group(1))
+    log(f"lock hold times: {locks}")
+    for key, label in (("upload5_hold_ns", "customer lock hold, 5-device upload"),
+                       ("job_read_hold_ns", "customer lock hold, batchJobStatus read"),
+                       ("gate_shared_ns", "world gate, shared acquire + release"),
+                       ("fire_fault_no_rules_ns", "shared: fault rules, none defined"),
+                       ("journal_record_ns", "shared: journal record")):
+        res.add("lock hold times (in-process, 100,000 devices held)", label, "ns", [locks[key]])
+    threads = locks["threads"]
+    res.add(f"store alone, {threads} threads uploading", "uploads/s (baseline column: same customer)",
+            "req/s", [locks["store_uploads_per_s_distinct_customers"]],
+            [locks["store_uploads_per_s_same_customer"]],
+            ratio=locks["store_uploads_per_s_distinct_customers"]
+            / locks["store_uploads_per_s_same_customer"])
+    cpu_us = med([x["cpu_us"] for x in runs["one"]])
+    hold = locks["upload5_hold_ns"] / 1000
+    shared = lockmodel.global_us_of(locks)
+    for row in lockmodel.predict(cpu_us, hold, shared):
+        res.add(f"model: {row['cores']} cores ({cpu_us:.1f} us CPU, {hold:.2f} us customer lock, "
+                f"{shared:.2f} us shared per request)",
+                f"{row['customers']} customer(s): predicted req/s (baseline column: nothing shared)",
+                "req/s", [row["rps"]], [row["ideal"]], ratio=row["rps"] / row["ideal"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ fi
 
 echo "== cargo build --release --locked (emulator)" >&2
 cargo build --release --locked --quiet
+cargo build --release --locked --quiet --example lock_hold
 echo "== cargo build --release --locked (bench/baseline)" >&2
 cargo build --release --locked --quiet --manifest-path bench/baseline/Cargo.toml
 

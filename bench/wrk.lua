@@ -1,7 +1,9 @@
 -- wrk script for bench/run.sh: realistic device uploads, or a fixed GET, with a machine-readable
--- summary. Arguments (after `--`): mode customer batches
+-- summary. Arguments (after `--`): mode customer batches [customers]
 --   mode "post": POST /v1/customers/{customer}/deviceBatches/{batch}/devices with 5 devices; the
---                batch is bench-0 when batches is 1, else requests rotate over bench-0..bench-(n-1)
+--                batch is bench-0 when batches is 1, else requests rotate over bench-0..bench-(n-1);
+--                with customers > 1, requests rotate over that many customers instead (batch
+--                bench-0 of each), c7f3c849-129f-4b85-a96d-{k as 12 hex digits}, k = 0..n-1
 --   mode "postdup": the same, but every request sends the same 5 devices (after the first, each
 --                upload is accepted with 806 ZtdDeviceAlreadyAssigned outcomes: no store growth)
 --   mode "get":  GET the URL's path as given on the command line
@@ -16,7 +18,7 @@ function setup(thread)
   thread_count = thread_count + 1
 end
 
-local mode, customer, batches
+local mode, customer, batches, customers
 local headers = {
   ["Authorization"] = "Bearer bench-token",
   ["Content-Type"] = "application/json",
@@ -33,8 +35,17 @@ function init(args)
   mode = args[1] or "get"
   customer = args[2] or "c7f3c849-129f-4b85-a96d-4f8e88b315a3"
   batches = tonumber(args[3] or "1")
-  for b = 0, batches - 1 do
-    paths[b] = "/v1/customers/" .. customer .. "/deviceBatches/bench-" .. b .. "/devices"
+  customers = tonumber(args[4] or "1")
+  if customers > 1 then
+    batches = customers
+    for k = 0, customers - 1 do
+      paths[k] = "/v1/customers/" .. string.format("c7f3c849-129f-4b85-a96d-%012x", k)
+        .. "/deviceBatches/bench-0/devices"
+    end
+  else
+    for b = 0, batches - 1 do
+      paths[b] = "/v1/customers/" .. customer .. "/deviceBatches/bench-" .. b .. "/devices"
+    end
   end
   if mode == "get" then
     fixed = wrk.format("GET", nil, { ["Authorization"] = "Bearer bench-token" }, nil)
@@ -62,7 +73,8 @@ function request()
     return fixed
   end
   n = n + 1
-  return wrk.format("POST", paths[n % batches], headers, body(n))
+  -- Threads start at different customers, so that at any moment they upload into different ones.
+  return wrk.format("POST", paths[(n + tid * 7) % batches], headers, body(n))
 end
 
 function done(summary, latency, requests)

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::document::log::Record;
-use super::{Batch, Customer, DeviceRecord, Group, State, Store};
+use super::shards::{Claim, World};
+use super::{Batch, Customer, DeviceRecord, Group, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
-use crate::domain::job::{Job, JobEntry, JobStatus, Outcome, batch_status};
+use crate::domain::job::{DeviceError, Job, JobEntry, JobStatus, Outcome, batch_status};
 use crate::domain::policy::Assignment;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::upload::{self, Decision};
@@ -64,15 +65,12 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.write();
-        let existing = state
-            .customers
-            .get(&customer)
-            .and_then(|c| c.batch(batch.as_str()));
-        if let Some((_, existing)) = existing {
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut cust = self.write(&shard);
+        if let Some((_, existing)) = cust.batch(batch.as_str()) {
             return Err(Error::BatchAlreadyExists(existing.id.to_string()));
         }
-        let cust = state.customers.entry(customer).or_default();
         let slot = cust.batches.len() as u32;
         cust.batch_index.insert(batch.key().clone(), slot);
         cust.batches.push(Batch {
@@ -80,7 +78,7 @@ impl Store {
             created_at: now,
             devices: Vec::new(),
         });
-        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
+        Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
     }
 
     /// Adds a job uploading `devices` into an existing batch.
@@ -91,42 +89,57 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
-        let mut state = self.write();
-        let slot = state
-            .customers
-            .get(&customer)
-            .and_then(|c| c.batch(batch))
+        let world = self.world();
+        let not_found = || Error::BatchNotFound(batch.to_owned());
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut cust = self.write(&shard);
+        let slot = cust
+            .batch(batch)
             .map(|(slot, _)| slot)
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
-        Ok(self.accept_upload(&mut state, customer, slot, devices, now))
+            .ok_or_else(not_found)?;
+        Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
     }
 
-    /// Decides every device's outcome now and registers the new ones, all under one lock, so
-    /// that the second of two quick uploads of one device sees the first.
+    /// Decides every device's outcome now and registers the new ones, under the customer's
+    /// lock, so that the second of two quick uploads of one device sees the first.
+    ///
+    /// Every decision is final before anything is applied: identities decided for registration
+    /// are claimed in the global index first, and a claim another customer won since the
+    /// decision (two customers uploading one device at once) turns into that device's 808, as
+    /// if the other upload had come first. Only then are the devices and the job stored.
     fn accept_upload(
         &self,
-        state: &mut State,
+        world: &World<'_>,
+        cust: &mut Customer,
         customer: CustomerId,
         batch: u32,
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> TrackingId {
-        let State {
-            customers,
-            identities,
-            oem,
-            ..
-        } = state;
-        let decisions = upload::decide(
-            customer,
-            &devices,
-            self.strict_hardware_hash,
-            |i| identities.owner(i),
-            (oem.is_seeded(), |d: &DeviceSubmission| oem.facts(d)),
-        );
-        identities.reserve(devices.len());
+        let identities = world.identities();
+        let me = identities.intern(customer);
+        let mut decisions = {
+            let oem = world.oem();
+            upload::decide(
+                customer,
+                &devices,
+                self.strict_hardware_hash,
+                |i| identities.owner(i),
+                (oem.is_seeded(), |d: &DeviceSubmission| oem.facts(d)),
+            )
+        };
+        for decision in &mut decisions {
+            if let Decision::Register(identity) = decision
+                && let Claim::HeldBy(owner) = identities.claim(*identity, me)
+            {
+                *decision = Decision::Fail(if owner == me {
+                    DeviceError::AlreadyAssigned
+                } else {
+                    DeviceError::AssignedToOtherTenant
+                });
+            }
+        }
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
-        let cust = customers.entry(customer).or_default();
         // An upload that registers nothing adds no group: groups must not grow per request.
         let registers = decisions.iter().any(|d| matches!(d, Decision::Register(_)));
         let group = if registers {
@@ -148,7 +161,6 @@ impl Store {
                 Decision::Fail(error) => Outcome::Failed(error),
                 Decision::Register(identity) => {
                     let id = DeviceId::new();
-                    identities.insert(identity, customer);
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
@@ -199,10 +211,11 @@ impl Store {
 
     /// The customer's batches in creation order, each with its listed device count at `now`.
     pub fn list_batches(&self, customer: CustomerId, now: Timestamp) -> Vec<BatchView> {
-        let state = self.state();
-        let Some(cust) = state.customers.get(&customer) else {
+        let world = self.world();
+        let Some(shard) = world.customer(customer) else {
             return Vec::new();
         };
+        let cust = self.read(&shard);
         // Only running uploads can make a batch anything but `finished`; most jobs are finished,
         // and skipping them before hashing keeps a listing cheap with many jobs retained.
         let mut uploads: HashMap<&BatchKey, Vec<&Job>> = HashMap::new();
@@ -240,17 +253,15 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<DevicePage, Error> {
-        let state = self.state();
-        let (cust, b) = state
-            .customers
-            .get(&customer)
-            .and_then(|c| Some((c, c.batch(batch)?.1)))
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let world = self.world();
+        let not_found = || Error::BatchNotFound(batch.to_owned());
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let cust = self.read(&shard);
+        let (_, b) = cust.batch(batch).ok_or_else(not_found)?;
+        let epoch = world.epoch();
         let start = match cursor {
             None => 0,
-            Some(c) if c.epoch == state.epoch && c.after < b.devices.len() as u64 => {
-                c.after as usize + 1
-            }
+            Some(c) if c.epoch == epoch && c.after < b.devices.len() as u64 => c.after as usize + 1,
             Some(_) => return Err(Error::StaleContinuationToken),
         };
         let mut listed = b.devices[start..]
@@ -265,10 +276,7 @@ impl Store {
             last = Some(position as u64);
         }
         let next = match (last, listed.next()) {
-            (Some(after), Some(_)) => Some(Cursor {
-                epoch: state.epoch,
-                after,
-            }),
+            (Some(after), Some(_)) => Some(Cursor { epoch, after }),
             _ => None,
         };
         Ok(DevicePage { devices, next })
@@ -283,11 +291,11 @@ impl Store {
         policy: Option<Option<String>>,
         now: Timestamp,
     ) -> Result<DeviceView, Error> {
-        let mut state = self.write();
-        let cust = state
-            .customers
-            .get_mut(&customer)
+        let world = self.world();
+        let shard = world
+            .customer(customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let mut cust = self.write(&shard);
         let slot = cust.listed_device_in(batch, device, now)?;
         if let Some(policy) = policy {
             let policy = match policy {
@@ -323,21 +331,15 @@ impl Store {
         device: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.write();
-        let State {
-            customers,
-            identities,
-            ..
-        } = &mut *state;
-        let cust = customers
-            .get_mut(&customer)
+        let world = self.world();
+        let shard = world
+            .customer(customer)
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let mut cust = self.write(&shard);
         let slot = cust.listed_device_in(batch, device, now)?;
         if let Some(record) = cust.devices.get_mut(slot as usize).and_then(Option::take) {
             cust.device_index.remove(&record.id);
-            if identities.owner(&record.identity) == Some(customer) {
-                identities.remove(&record.identity);
-            }
+            world.identities().release(&record.identity, customer);
             self.record(|| Record::Delete {
                 customer,
                 device: record.id,
@@ -412,6 +414,54 @@ mod tests {
             outcomes(&store, b, other),
             vec![Outcome::Failed(DeviceError::AssignedToOtherTenant)]
         );
+    }
+
+    #[test]
+    fn two_customers_uploading_the_same_devices_at_once_get_one_owner_each() {
+        // Both uploads decide at the same moment (a barrier), so both see most devices free and
+        // only the claim can keep the second from registering them too.
+        let store = store();
+        let (a, b) = (customer(1), customer(2));
+        let keys: Vec<String> = (0..20_000).map(|k| format!("RACE-{k}")).collect();
+        for c in [a, b] {
+            store
+                .create_batch(c, batch("R"), vec![pk(&format!("SEED-{c}"))], t0())
+                .unwrap();
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let jobs: Vec<(CustomerId, TrackingId)> = std::thread::scope(|s| {
+            let handles: Vec<_> = [a, b]
+                .into_iter()
+                .map(|c| {
+                    let (store, barrier, keys) = (&store, &barrier, &keys);
+                    s.spawn(move || {
+                        let devices = keys.iter().map(|k| pk(k)).collect();
+                        barrier.wait();
+                        (c, store.add_devices(c, "R", devices, t0()).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut registered = vec![0u32; keys.len()];
+        for (c, t) in &jobs {
+            for (k, outcome) in outcomes(&store, *c, *t).into_iter().enumerate() {
+                match outcome {
+                    Outcome::Succeeded(_) => registered[k] += 1,
+                    Outcome::Failed(DeviceError::AssignedToOtherTenant) => {}
+                    unexpected => panic!("{c} device {k}: {unexpected:?}"),
+                }
+            }
+        }
+        assert!(
+            registered.iter().all(|n| *n == 1),
+            "every device has one owner"
+        );
+        let listed: usize = [a, b]
+            .into_iter()
+            .map(|c| store.list_batches(c, done())[0].devices_count - 1)
+            .sum();
+        assert_eq!(listed, keys.len());
     }
 
     #[test]

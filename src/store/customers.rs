@@ -16,9 +16,10 @@ pub enum CustomerAccess {
 
 impl Store {
     pub fn customer_access(&self, customer: CustomerId) -> CustomerAccess {
-        match self.state().customers.get(&customer) {
+        let world = self.world();
+        match world.customer(customer) {
             None => CustomerAccess::Unknown,
-            Some(c) if c.no_relationship => CustomerAccess::NoRelationship,
+            Some(c) if self.read(&c).no_relationship => CustomerAccess::NoRelationship,
             Some(_) => CustomerAccess::Known,
         }
     }

@@ -280,41 +280,41 @@ impl IdentityState {
 impl Store {
     /// The declared tenants, apps and users (shared; cheap to take).
     pub fn directory(&self) -> Arc<Directory> {
-        self.state().identity.directory.clone()
+        self.entra().directory.clone()
     }
 
     pub fn issue_code(&self, code: String, grant: AuthCode) {
-        self.state().identity.codes.insert(code, grant);
+        self.entra().codes.insert(code, grant);
     }
 
     /// The code's grant, marked redeemed (a code works once); `None` when never issued.
     pub fn redeem_code(&self, code: &str) -> Option<AuthCode> {
-        let mut state = self.state();
-        let entry = state.identity.codes.map.get_mut(code)?;
+        let mut entra = self.entra();
+        let entry = entra.codes.map.get_mut(code)?;
         let found = entry.clone();
         entry.redeemed = true;
         Some(found)
     }
 
     pub fn issue_device_code(&self, code: String, grant: DeviceCode) {
-        self.state().identity.devices.insert(code, grant);
+        self.entra().devices.insert(code, grant);
     }
 
     pub fn device_code(&self, code: &str) -> Option<DeviceCode> {
-        self.state().identity.devices.map.get(code).cloned()
+        self.entra().devices.map.get(code).cloned()
     }
 
     /// Forgets a device code once it has been exchanged for tokens.
     pub fn forget_device_code(&self, code: &str) {
-        self.state().identity.devices.map.remove(code);
+        self.entra().devices.map.remove(code);
     }
 
     pub fn issue_refresh_token(&self, token: String, grant: UserGrant) {
-        self.state().identity.refresh.insert(token, grant);
+        self.entra().refresh.insert(token, grant);
     }
 
     pub fn refresh_grant(&self, token: &str) -> Option<UserGrant> {
-        self.state().identity.refresh.map.get(token).cloned()
+        self.entra().refresh.map.get(token).cloned()
     }
 }
 

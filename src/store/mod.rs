@@ -1,22 +1,44 @@
 //! The in-memory state: the only code that touches the maps of batches, devices, policies and jobs.
 //!
-//! Size: ~440 lines of code, the rest tests: the state's types, the lock and the customer-wide
-//! operations (reset, faults, journal); each resource's operations are in their own file.
+//! Size: ~400 lines of code, the rest tests: the state's types, the lock helpers and the
+//! customer-wide operations (reset, faults, journal); each resource's operations are in their own
+//! file, the sharding machinery in `shards.rs`.
 //!
 //! # Locking
 //!
-//! All registry state sits behind one `std::sync::Mutex`, as in mini-redis. The 806/808 rule
-//! spans customers (a device registered to one tenant must fail for every other), and batch and
-//! policy counts span batches, devices and policies, so those invariants need one lock over all
-//! of them; per-shard locks could not give that. Critical sections are short and never await:
-//! request bodies are parsed before the lock is taken, and jobs are handed out as `Arc`s so that
-//! large status documents are rendered after it is released.
+//! Customers are isolated, so each has its own lock: a `DashMap` from customer id to that
+//! customer's state behind a `Mutex` (`store/shards.rs`). One customer's requests are
+//! linearizable (each holds its lock for the whole operation); requests for different customers
+//! never take the same lock. Batch and policy counts span one customer's batches, devices and
+//! policies only, so its lock covers them.
+//!
+//! The 806/808 rule spans customers (a device registered to one tenant must fail for every
+//! other): a global identity index, sharded too, records each registered identity's owner. An
+//! upload decides every device against it, then *claims* the identities it registers (check and
+//! insert in one step under the identity's shard lock); a claim lost to another customer since
+//! the decision turns into that device's 808, as if the other upload had come first. Every
+//! outcome is final before the devices and the job are stored, and a rejected request (unknown
+//! batch, batch name taken) is rejected before any claim, so it changes nothing.
+//!
+//! A world gate (an `RwLock`) is taken shared by every registry operation and exclusively by
+//! reset (all, or one customer), seeding and import, export's copy, and retention's removal of
+//! customers: those see every customer and the index at one moment, so they stay atomic. The
+//! reset epoch changes only under the exclusive gate. Critical sections are short and never
+//! await: request bodies are parsed before any lock is taken, and jobs are handed out as `Arc`s
+//! so that large status documents are rendered after it is released.
+//!
+//! The OEM registry (`oemDevices`) is global to the store, beside the customers: uploads read
+//! it under the shared gate; seeding and a full reset replace it under the exclusive one. Each
+//! write pushes its log record (`document/log.rs`) while it still holds its customer's lock, so
+//! per customer the log is in the order the writes were applied. A policy update's 810/811
+//! looks for the ids its customer does not hold in the other customers' shards one at a time,
+//! before taking its own lock (`policies.rs`), so no request holds two customer locks.
 //!
 //! Counts (`devicesCount`, `devicesAssignedCount`) are derived when read, never kept as counters,
 //! so they cannot drift under concurrent uploads, assignments and deletions.
 //!
 //! Each partner tenant (`--auth jwt`) has a `Store` of its own, owned by the default one: its own
-//! lock and registry, so these invariants hold within one partner's world (see
+//! gate, customers and identity index, so these invariants hold within one partner's world (see
 //! `store/partners.rs`).
 
 mod batches;
@@ -32,6 +54,7 @@ mod partners;
 mod policies;
 mod rate_limits;
 mod retention;
+mod shards;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -104,11 +127,12 @@ pub struct StoreOptions {
 /// Shared emulator state. Cheap to share behind an `Arc`.
 ///
 /// Besides the registry, it holds the control plane's state (fault rules, the journal and the
-/// idempotency records), each behind its own lock; no two of these locks are ever held at once.
+/// idempotency records), each behind its own lock; none of them is held with another lock.
 /// The default store also owns the partner tenants' stores (see `store/partners.rs`).
 #[derive(Debug)]
 pub struct Store {
-    state: Mutex<State>,
+    /// Customers, each behind its own lock, and the identity index (see `store/shards.rs`).
+    registry: shards::Registry,
     /// Counts changes to the registry, so persistence writes only when something changed.
     changes: AtomicU64,
     /// Replays of writes keyed by `MS-RequestId`.
@@ -124,72 +148,6 @@ pub struct Store {
     log: Arc<document::log::Log>,
     /// The partner tenant this store belongs to; `None` for the default store.
     tenant: Option<TenantId>,
-}
-
-#[derive(Debug)]
-struct State {
-    /// Changes on every reset, so continuation tokens from before it are recognised as stale.
-    epoch: u64,
-    customers: HashMap<CustomerId, Customer>,
-    /// Every registered device identity and the customer (tenant) that holds it.
-    identities: Identities,
-    /// The mock Entra ID's declared directory and issued grants.
-    identity: identity::IdentityState,
-    /// Devices OEMs registered with Autopilot (`oemDevices`), for 807 and 814.
-    oem: oem::OemRegistry,
-}
-
-/// Registered identities and their owners. Owners are interned as `u32`, which halves the size
-/// of the largest map in the emulator (one entry per registered device).
-#[derive(Debug, Default)]
-struct Identities {
-    owners: IdMap<Identity, u32>,
-    tenants: Vec<CustomerId>,
-    tenant_index: HashMap<CustomerId, u32>,
-}
-
-impl Identities {
-    fn owner(&self, identity: &Identity) -> Option<CustomerId> {
-        let t = *self.owners.get(identity)?;
-        self.tenants.get(t as usize).copied()
-    }
-
-    fn contains(&self, identity: &Identity) -> bool {
-        self.owners.contains_key(identity)
-    }
-
-    fn insert(&mut self, identity: Identity, owner: CustomerId) {
-        let t = match self.tenant_index.get(&owner) {
-            Some(t) => *t,
-            None => {
-                let t = self.tenants.len() as u32;
-                self.tenants.push(owner);
-                self.tenant_index.insert(owner, t);
-                t
-            }
-        };
-        self.owners.insert(identity, t);
-    }
-
-    fn remove(&mut self, identity: &Identity) {
-        self.owners.remove(identity);
-    }
-
-    fn reserve(&mut self, additional: usize) {
-        self.owners.reserve(additional);
-    }
-}
-
-impl State {
-    fn new() -> Self {
-        Self {
-            epoch: rand_epoch(),
-            customers: HashMap::new(),
-            identities: Identities::default(),
-            identity: identity::IdentityState::default(),
-            oem: oem::OemRegistry::default(),
-        }
-    }
 }
 
 fn rand_epoch() -> u64 {
@@ -346,7 +304,7 @@ impl Store {
         Self {
             log,
             tenant,
-            state: Mutex::new(State::new()),
+            registry: shards::Registry::new(),
             changes: AtomicU64::new(0),
             idempotency: IdempotencyCache::with_budget(options.idempotency_memory),
             faults: Mutex::new(faults::FaultBook::new(options.fault_seed)),
@@ -361,16 +319,29 @@ impl Store {
         }
     }
 
-    /// The registry for reading.
-    fn state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
+    /// The registry for one request: the world gate held shared.
+    fn world(&self) -> shards::World<'_> {
+        self.registry.shared()
     }
 
-    /// The registry for changing: counts the change for persistence and the dashboard.
-    fn write(&self) -> MutexGuard<'_, State> {
+    /// The registry with every request shut out, for changes that span customers: counts the
+    /// change for persistence and the dashboard.
+    fn world_exclusive(&self) -> shards::World<'_> {
+        let world = self.registry.exclusive();
+        self.changes.fetch_add(1, Ordering::Relaxed);
+        world
+    }
+
+    /// One customer's state for reading.
+    fn read<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
+        lock(shard)
+    }
+
+    /// One customer's state for changing: counts the change for persistence and the dashboard.
+    fn write<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
         // Counted once the lock is held, so a reader that reads the count and then takes the lock
         // sees the change itself: a cache keyed by the count is never stale, at worst redone.
-        let guard = lock(&self.state);
+        let guard = lock(shard);
         self.changes.fetch_add(1, Ordering::Relaxed);
         guard
     }
@@ -378,6 +349,11 @@ impl Store {
     /// Records that a manual clock moved, so a restored state resumes from it.
     pub fn record_clock(&self, clock: ClockDoc) {
         self.record(|| Record::Clock(clock));
+    }
+
+    /// The mock Entra ID's state.
+    fn entra(&self) -> MutexGuard<'_, identity::IdentityState> {
+        lock(&self.registry.identity)
     }
 
     /// A number that moves whenever the registry, or a partner's, may have changed.
@@ -396,8 +372,9 @@ impl Store {
     /// rules.
     pub fn reset(&self) {
         {
-            let mut state = self.write();
-            *state = State::new();
+            // Recorded under the exclusive gate, so no write's record lands on the wrong side.
+            let world = self.world_exclusive();
+            world.clear();
             self.record(|| Record::Forget { customer: None });
         }
         self.idempotency.clear();
@@ -438,17 +415,19 @@ impl Store {
     /// Clears one customer's registry data and idempotency records in this store alone.
     fn clear_customer(&self, customer: CustomerId) {
         {
-            let mut state = self.write();
-            if let Some(cust) = state.customers.remove(&customer) {
+            // Exclusive: a request must not be writing into the customer being removed, and its
+            // identities go with it in the same step.
+            let world = self.world_exclusive();
+            if let Some(cust) = world.remove_customer(customer) {
                 for d in cust.devices.iter().flatten() {
-                    state.identities.remove(&d.identity);
+                    world.identities().remove(&d.identity);
                 }
                 for f in &cust.foreign {
-                    state.identities.remove(&f.identity);
+                    world.identities().remove(&f.identity);
                 }
             }
             // Continuation tokens of the customer's old batches must not resume in new ones.
-            state.epoch = rand_epoch();
+            world.renew_epoch();
             self.record(|| Record::Forget {
                 customer: Some(customer),
             });
@@ -504,11 +483,11 @@ impl Store {
     pub fn job(&self, customer: CustomerId, tracking: &str) -> Result<Arc<Job>, Error> {
         let not_found = || Error::JobNotFound(tracking.to_owned());
         let id = TrackingId::parse(tracking).ok_or_else(not_found)?;
-        let state = self.state();
-        state
-            .customers
-            .get(&customer)
-            .and_then(|c| c.jobs.get(&id))
+        let world = self.world();
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        self.read(&shard)
+            .jobs
+            .get(&id)
             .cloned()
             .ok_or_else(not_found)
     }

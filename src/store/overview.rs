@@ -150,15 +150,13 @@ impl Store {
 
     /// Customers in id order with their batches' counts, and the next job transition after `now`.
     pub fn summary(&self, now: Timestamp) -> Summary {
-        let state = self.state();
-        let mut ids: Vec<&CustomerId> = state.customers.keys().collect();
-        ids.sort_by_key(|c| c.to_string());
+        let world = self.world();
+        let mut all = world.customers();
+        all.sort_by_cached_key(|(c, _)| c.to_string());
         let mut next: Option<Timestamp> = None;
-        let mut customers = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(cust) = state.customers.get(id) else {
-                continue;
-            };
+        let mut customers = Vec::with_capacity(all.len());
+        for (id, shard) in &all {
+            let cust = self.read(shard);
             let batches = cust
                 .batches
                 .iter()
@@ -209,13 +207,15 @@ impl Store {
 
     /// The jobs of one customer, or of all, newest first.
     pub fn job_summaries(&self, customer: Option<CustomerId>) -> Vec<JobSummary> {
-        let state = self.state();
-        let mut jobs: Vec<JobSummary> = state
-            .customers
-            .iter()
-            .filter(|(id, _)| customer.is_none_or(|c| c == **id))
-            .flat_map(|(id, cust)| cust.jobs.values().map(|job| summarize(*id, cust, job)))
-            .collect();
+        let world = self.world();
+        let mut jobs: Vec<JobSummary> = Vec::new();
+        for (id, shard) in world.customers() {
+            if customer.is_some_and(|c| c != id) {
+                continue;
+            }
+            let cust = self.read(&shard);
+            jobs.extend(cust.jobs.values().map(|job| summarize(id, &cust, job)));
+        }
         jobs.sort_by(|a, b| {
             b.job
                 .accepted_at
@@ -227,11 +227,12 @@ impl Store {
 
     /// A job by its tracking id, whichever customer it belongs to.
     pub fn job_summary(&self, id: TrackingId) -> Option<JobSummary> {
-        let state = self.state();
-        state.customers.iter().find_map(|(customer, cust)| {
+        let world = self.world();
+        world.customers().into_iter().find_map(|(customer, shard)| {
+            let cust = self.read(&shard);
             cust.jobs
                 .get(&id)
-                .map(|job| summarize(*customer, cust, job))
+                .map(|job| summarize(customer, &cust, job))
         })
     }
 
@@ -246,12 +247,11 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<DeviceRows, Error> {
-        let state = self.state();
-        let (cust, b) = state
-            .customers
-            .get(&customer)
-            .and_then(|c| Some((c, c.batch(batch)?.1)))
-            .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
+        let world = self.world();
+        let not_found = || Error::BatchNotFound(batch.to_owned());
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let cust = self.read(&shard);
+        let (_, b) = cust.batch(batch).ok_or_else(not_found)?;
         let positions = b.devices.len();
         let mut devices = Vec::with_capacity(limit.min(positions));
         let mut position = offset.min(positions);
@@ -290,17 +290,15 @@ impl Store {
                 }
             })
         };
-        let state = self.state();
-        let mut ids: Vec<&CustomerId> = state.customers.keys().collect();
-        ids.sort_by_key(|c| c.to_string());
+        let world = self.world();
+        let mut all = world.customers();
+        all.sort_by_cached_key(|(c, _)| c.to_string());
         let mut found = Vec::new();
-        for id in ids {
+        for (id, shard) in &all {
             if customer.is_some_and(|c| c != *id) {
                 continue;
             }
-            let Some(cust) = state.customers.get(id) else {
-                continue;
-            };
+            let cust = self.read(shard);
             for d in cust.devices.iter().flatten() {
                 if found.len() >= limit {
                     return found;

@@ -1,9 +1,10 @@
 //! Configuration policies and their assignment to devices by policy-update jobs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::document::log::Record;
+use super::shards::World;
 use super::{Customer, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceText;
@@ -69,8 +70,9 @@ impl Store {
         now: Timestamp,
     ) -> PolicyView {
         let policy = Policy::new(category, fields, now);
-        let mut state = self.write();
-        let cust = state.customers.entry(customer).or_default();
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut cust = self.write(&shard);
         cust.policy_order.push(policy.id);
         cust.policies.insert(policy.id, policy.clone());
         self.record(|| Record::Policy {
@@ -85,10 +87,11 @@ impl Store {
 
     /// The customer's policies in creation order.
     pub fn list_policies(&self, customer: CustomerId, now: Timestamp) -> Vec<PolicyView> {
-        let state = self.state();
-        let Some(cust) = state.customers.get(&customer) else {
+        let world = self.world();
+        let Some(shard) = world.customer(customer) else {
             return Vec::new();
         };
+        let cust = self.read(&shard);
         let counts = cust.assigned_counts(now);
         cust.policy_order
             .iter()
@@ -106,9 +109,12 @@ impl Store {
         policy: &str,
         now: Timestamp,
     ) -> Result<PolicyView, Error> {
-        let state = self.state();
+        let world = self.world();
         PolicyId::parse(policy)
-            .and_then(|id| state.customers.get(&customer)?.policy_view(id, now))
+            .and_then(|id| {
+                let shard = world.customer(customer)?;
+                self.read(&shard).policy_view(id, now)
+            })
             .ok_or_else(|| Error::PolicyNotFound(policy.to_owned()))
     }
 
@@ -119,10 +125,11 @@ impl Store {
         fields: PolicyFields,
         now: Timestamp,
     ) -> Result<PolicyView, Error> {
-        let mut state = self.write();
+        let world = self.world();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
-        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut cust = self.write(&shard);
         cust.policies
             .get_mut(&id)
             .ok_or_else(not_found)?
@@ -143,10 +150,12 @@ impl Store {
         policy: &str,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let mut state = self.write();
+        let world = self.world();
         let not_found = || Error::PolicyNotFound(policy.to_owned());
         let id = PolicyId::parse(policy).ok_or_else(not_found)?;
-        let cust = state.customers.get_mut(&customer).ok_or_else(not_found)?;
+        let shard = world.customer(customer).ok_or_else(not_found)?;
+        let mut guard = self.write(&shard);
+        let cust = &mut *guard;
         cust.policies.remove(&id).ok_or_else(not_found)?;
         cust.policy_order.retain(|p| *p != id);
         let mut changed = Vec::new();
@@ -175,23 +184,50 @@ impl Store {
         updates: Vec<PolicyUpdate>,
         now: Timestamp,
     ) -> TrackingId {
-        let mut state = self.write();
-        // Decided against every customer first (read only), applied to this one after.
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        // Ids the customer does not hold are looked for in the other customers' shards, one at a
+        // time and before this customer's lock is taken, so no two customer locks are ever held
+        // at once. Each other customer is seen as of the moment its lock was held (its own
+        // linearization); ids are minted by the server, so none can move between customers, and
+        // a concurrent deletion or reset elsewhere only decides whether 811/810 or 801/806-style
+        // "not found" is answered, either being an order in which the writes could have come.
+        let (devices, profiles) = {
+            let cust = self.read(&shard);
+            let devices: HashSet<DeviceId> = updates
+                .iter()
+                .filter_map(|u| DeviceId::parse(&u.device))
+                .filter(|id| cust.device_by_id(*id).is_none())
+                .collect();
+            let profiles: HashSet<PolicyId> = updates
+                .iter()
+                .filter_map(|u| u.policy.as_deref().and_then(PolicyId::parse))
+                .filter(|p| !cust.policies.contains_key(p))
+                .collect();
+            (devices, profiles)
+        };
+        let (devices, profiles) = self.held_elsewhere(&world, customer, devices, profiles);
+        let mut guard = self.write(&shard);
+        let cust = &mut *guard;
+        // Decided first (read only), applied after.
         let verdicts: Vec<_> = updates
             .iter()
             .map(|u| {
-                let device = holder(&state.customers, customer, |c| {
-                    DeviceId::parse(&u.device).is_some_and(|id| c.device_by_id(id).is_some())
-                });
+                let id = DeviceId::parse(&u.device);
+                let device = holder(
+                    id.is_some_and(|id| cust.device_by_id(id).is_some()),
+                    id.is_some_and(|id| devices.contains(&id)),
+                );
                 let profile = u.policy.as_deref().map(|raw| {
-                    holder(&state.customers, customer, |c| {
-                        PolicyId::parse(raw).is_some_and(|p| c.policies.contains_key(&p))
-                    })
+                    let p = PolicyId::parse(raw);
+                    holder(
+                        p.is_some_and(|p| cust.policies.contains_key(&p)),
+                        p.is_some_and(|p| profiles.contains(&p)),
+                    )
                 });
                 registry::assignment(device, profile)
             })
             .collect();
-        let cust = state.customers.entry(customer).or_default();
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         let entries = updates
             .into_iter()
@@ -247,18 +283,56 @@ impl Store {
     }
 }
 
-/// Who holds what `holds` looks for: `customer`, another customer, or no one.
-fn holder(
-    customers: &HashMap<CustomerId, Customer>,
-    customer: CustomerId,
-    holds: impl Fn(&Customer) -> bool,
-) -> Holder {
-    if customers.get(&customer).is_some_and(&holds) {
+/// Who holds a device or profile: the customer asking, another customer, or no one.
+fn holder(mine: bool, elsewhere: bool) -> Holder {
+    if mine {
         Holder::Customer
-    } else if customers.iter().any(|(id, c)| *id != customer && holds(c)) {
+    } else if elsewhere {
         Holder::OtherTenant
     } else {
         Holder::Nobody
+    }
+}
+
+impl Store {
+    /// Of the ids given, those another customer of this registry holds; each other customer is
+    /// locked on its own, one after the other, and only when some id is left to look for.
+    fn held_elsewhere(
+        &self,
+        world: &World<'_>,
+        customer: CustomerId,
+        mut devices: HashSet<DeviceId>,
+        mut profiles: HashSet<PolicyId>,
+    ) -> (HashSet<DeviceId>, HashSet<PolicyId>) {
+        if devices.is_empty() && profiles.is_empty() {
+            return (devices, profiles);
+        }
+        let (mut held_devices, mut held_profiles) = (HashSet::new(), HashSet::new());
+        for (id, shard) in world.customers() {
+            if id == customer {
+                continue;
+            }
+            let other = self.read(&shard);
+            devices.retain(|d| {
+                let held = other.device_by_id(*d).is_some();
+                if held {
+                    held_devices.insert(*d);
+                }
+                !held
+            });
+            profiles.retain(|p| {
+                let held = other.policies.contains_key(p);
+                if held {
+                    held_profiles.insert(*p);
+                }
+                !held
+            });
+            drop(other);
+            if devices.is_empty() && profiles.is_empty() {
+                break;
+            }
+        }
+        (held_devices, held_profiles)
     }
 }
 

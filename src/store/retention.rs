@@ -34,40 +34,47 @@ impl Store {
         let mut pruned = Pruned::default();
         // Looked at under the read guard first: most passes find nothing, and then count no
         // change (which would make persistence rewrite the file).
+        let empty = |c: &super::Customer| {
+            c.jobs.is_empty()
+                && c.batches.is_empty()
+                && c.policies.is_empty()
+                && c.foreign.is_empty()
+        };
         let any = {
-            let state = self.state();
-            state.customers.values().any(|c| {
-                c.jobs.values().any(|j| expired(j.completed_at))
-                    || (c.jobs.is_empty()
-                        && c.batches.is_empty()
-                        && c.policies.is_empty()
-                        && c.foreign.is_empty())
+            let world = self.world();
+            world.customers().iter().any(|(_, shard)| {
+                let c = self.read(shard);
+                c.jobs.values().any(|j| expired(j.completed_at)) || empty(&c)
             })
         };
         if !any {
             return pruned;
         }
-        let mut state = self.write();
+        // Exclusive: a customer is removed only while no request can be writing into it, and the
+        // record is pushed before any write that follows the pass.
+        let world = self.world_exclusive();
         let (mut jobs, mut customers) = (Vec::new(), Vec::new());
-        state.customers.retain(|id, c| {
-            c.jobs.retain(|j, job| {
-                let keep = !expired(job.completed_at);
-                if !keep {
-                    jobs.push((*id, *j));
+        for (id, shard) in world.customers() {
+            let gone = {
+                let mut c = self.read(&shard);
+                c.jobs.retain(|j, job| {
+                    let keep = !expired(job.completed_at);
+                    if !keep {
+                        jobs.push((id, *j));
+                    }
+                    keep
+                });
+                let gone = empty(&c);
+                if !gone {
+                    c.collect_groups();
                 }
-                keep
-            });
-            let empty = c.jobs.is_empty()
-                && c.batches.is_empty()
-                && c.policies.is_empty()
-                && c.foreign.is_empty();
-            if empty {
-                customers.push(*id);
+                gone
+            };
+            if gone {
+                drop(shard);
+                world.remove_customer(id);
+                customers.push(id);
             }
-            !empty
-        });
-        for c in state.customers.values_mut() {
-            c.collect_groups();
         }
         pruned.jobs = jobs.len();
         pruned.customers = customers.len();
@@ -115,11 +122,11 @@ mod tests {
     use crate::domain::job::Outcome;
 
     fn groups(store: &super::Store) -> usize {
-        store
-            .state()
-            .customers
-            .values()
-            .map(|c| c.groups.len())
+        let world = store.world();
+        world
+            .customers()
+            .iter()
+            .map(|(_, c)| store.read(c).groups.len())
             .sum()
     }
 

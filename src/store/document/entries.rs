@@ -164,7 +164,11 @@ impl Planner<'_> {
         .or_else(|problem| fail(device_path(path, &problem), problem.to_string()))?;
         let (submission, identity) = submission;
         let text = submission.text();
-        if self.state.identities.contains(&identity) || !self.identities.insert(identity) {
+        if self
+            .state
+            .is_some_and(|s| s.identities().contains(&identity))
+            || !self.identities.insert(identity)
+        {
             return fail(
                 path.to_string(),
                 "is already registered (the same hardware hash, product key or serial/manufacturer/model).",

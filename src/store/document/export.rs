@@ -23,7 +23,7 @@ impl Store {
             .into_iter()
             .filter_map(|(tenant, store)| {
                 let customers = store.customer_docs();
-                let oem_devices = super::oem::docs(&store.state().oem);
+                let oem_devices = super::oem::docs(&store.world().oem());
                 (!customers.is_empty() || !oem_devices.is_empty()).then(|| PartnerDoc {
                     tenant_id: tenant.to_string(),
                     customers,
@@ -31,10 +31,8 @@ impl Store {
                 })
             })
             .collect();
-        let (identity, oem_devices) = {
-            let state = self.state();
-            (state.identity.export(), super::oem::docs(&state.oem))
-        };
+        let (identity, oem_devices) =
+            (self.entra().export(), super::oem::docs(&self.world().oem()));
         Document {
             version: Some(VERSION),
             clock,
@@ -50,15 +48,16 @@ impl Store {
     fn customer_docs(&self) -> Vec<CustomerDoc> {
         // Copy under the lock (records share their text, so this is mostly memcpy), and build the
         // document after releasing it: writing a million devices must not stall every request.
-        let mut snapshot: Vec<(CustomerId, Customer)> = {
-            let state = self.state();
-            state
-                .customers
-                .iter()
-                .map(|(id, c)| (*id, c.clone()))
+        // The gate is exclusive for the copy: no request is half-way through, so every customer
+        // and the identity index they share are seen at one moment.
+        let snapshot: Vec<(CustomerId, Customer)> = {
+            let world = self.registry.exclusive();
+            world
+                .customers_sorted()
+                .into_iter()
+                .map(|(id, c)| (id, self.read(&c).clone()))
                 .collect()
         };
-        snapshot.sort_by_key(|(id, _)| *id);
         snapshot
             .iter()
             .map(|(id, c)| {

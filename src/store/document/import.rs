@@ -12,7 +12,8 @@ use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, Tena
 use crate::domain::job::{Job, Outcome};
 use crate::domain::policy::Policy;
 use crate::domain::timestamp::Timestamp;
-use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, State, Store};
+use crate::store::shards::World;
+use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, Store, lock};
 
 /// A device's raw upload times and what they parsed to.
 pub(super) type LastTimes = (Option<String>, Option<String>, (Timestamp, Timestamp));
@@ -46,7 +47,8 @@ struct CustomerPlan {
 
 /// Checks a document against the state; nothing is changed.
 pub(super) struct Planner<'a> {
-    pub(super) state: &'a State,
+    /// The registry checked against; `None` for entries checked on their own.
+    pub(super) state: Option<&'a World<'a>>,
     pub(super) now: Timestamp,
     pub(super) identities: IdSet<Identity>,
     customers: HashSet<CustomerId>,
@@ -55,10 +57,10 @@ pub(super) struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    /// A planner for one log line's entries, checked on their own (`state` is empty).
-    pub(super) fn detached(state: &'a State, now: Timestamp) -> Self {
+    /// A planner for one log line's entries, checked on their own.
+    pub(super) fn detached(now: Timestamp) -> Self {
         Planner {
-            state,
+            state: None,
             now,
             identities: IdSet::default(),
             customers: HashSet::new(),
@@ -71,7 +73,10 @@ impl<'a> Planner<'a> {
         if !self.customers.insert(id) {
             return fail(path, format!("customer `{id}` appears more than once."));
         }
-        let existing = self.state.customers.get(&id);
+        // The gate is held exclusively: this lock never waits.
+        let shard = self.state.and_then(|s| s.customer(id));
+        let guard = shard.as_deref().map(lock);
+        let existing = guard.as_deref();
         let mut policies = Vec::new();
         let mut policy_ids: HashSet<PolicyId> = existing
             .map(|c| c.policies.keys().copied().collect())
@@ -160,13 +165,13 @@ type Plans = Vec<CustomerPlan>;
 
 /// Checks customers against one registry's state; nothing is changed.
 fn plan(
-    state: &State,
+    state: &World<'_>,
     customers: &[CustomerDoc],
     base: &str,
     now: Timestamp,
 ) -> Result<Plans, SeedError> {
     let mut planner = Planner {
-        state,
+        state: Some(state),
         now,
         identities: IdSet::default(),
         customers: HashSet::new(),
@@ -180,15 +185,14 @@ fn plan(
 }
 
 /// Applies checked plans to the registry they were checked against.
-fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
+fn apply(state: &World<'_>, plans: Plans, summary: &mut SeedSummary) {
     summary.customers += plans.len();
+    let identities = state.identities();
     for plan in plans {
-        let State {
-            customers,
-            identities,
-            ..
-        } = &mut *state;
-        let cust = customers.entry(plan.id).or_default();
+        let shard = state.customer_or_default(plan.id);
+        let mut guard = lock(&shard);
+        let cust = &mut *guard;
+        let me = identities.intern(plan.id);
         if let Some(relationship) = plan.relationship {
             cust.no_relationship = !relationship;
         }
@@ -200,14 +204,13 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
         summary.batches += plan.batches.len();
         let incoming: usize = plan.batches.iter().map(|(_, r)| r.len()).sum();
         cust.reserve_devices(incoming);
-        identities.reserve(incoming + plan.foreign.len());
         for (batch, records) in plan.batches {
             summary.devices += records.len();
             let slot = cust.batches.len() as u32;
             cust.batch_index.insert(batch.id.key().clone(), slot);
             cust.batches.push(batch);
             for r in records {
-                identities.insert(r.identity, plan.id);
+                identities.insert(r.identity, me);
                 let group = cust.add_group(r.group);
                 cust.insert_device(DeviceRecord {
                     id: r.id,
@@ -222,7 +225,7 @@ fn apply(state: &mut State, plans: Plans, summary: &mut SeedSummary) {
         }
         summary.devices += plan.foreign.len();
         for f in plan.foreign {
-            identities.insert(f.identity, f.tenant);
+            identities.insert(f.identity, identities.intern(f.tenant));
             cust.foreign.push(f);
         }
         for j in plan.jobs {
@@ -257,39 +260,41 @@ impl Store {
             partners.push((tenant, i, p));
         }
         partners.sort_by_key(|(t, _, _)| *t);
-        let mut state = self.write();
+        // Exclusive, here and in each partner's registry: the plan is checked against a state no
+        // request can change before it is applied.
+        let state = self.world_exclusive();
         // The directory is the emulator's, not a partner's: it lives in the root registry.
         let identity = doc
             .identity
             .as_ref()
-            .map(|i| crate::store::identity::plan(&state.identity, i))
+            .map(|i| crate::store::identity::plan(&lock(state.identity()), i))
             .transpose()?;
         let own = plan(&state, &doc.customers, "", now)?;
-        let own_oem = super::oem::plan(&state.oem, &doc.oem_devices, "")?;
+        let own_oem = super::oem::plan(&state.oem(), &doc.oem_devices, "")?;
         let has_data = |p: &PartnerDoc| !p.customers.is_empty() || !p.oem_devices.is_empty();
         let stores: Vec<Arc<Store>> = partners
             .iter()
             .filter(|(_, _, p)| has_data(p))
             .map(|(t, _, _)| self.partner(*t))
             .collect();
-        let mut guards: Vec<_> = stores.iter().map(|s| s.write()).collect();
+        let guards: Vec<_> = stores.iter().map(|s| s.world_exclusive()).collect();
         let mut theirs = Vec::with_capacity(guards.len());
         for ((_, i, p), guard) in partners.iter().filter(|(_, _, p)| has_data(p)).zip(&guards) {
             let base = format!("partners[{i}].");
             theirs.push((
                 plan(guard, &p.customers, &base, now)?,
-                super::oem::plan(&guard.oem, &p.oem_devices, &base)?,
+                super::oem::plan(&guard.oem(), &p.oem_devices, &base)?,
             ));
         }
         let mut summary = SeedSummary::default();
-        apply(&mut state, own, &mut summary);
-        super::oem::apply(&mut state.oem, own_oem);
-        for (guard, (plans, oem)) in guards.iter_mut().zip(theirs) {
+        apply(&state, own, &mut summary);
+        super::oem::apply(&mut state.oem_mut(), own_oem);
+        for (guard, (plans, oem)) in guards.iter().zip(theirs) {
             apply(guard, plans, &mut summary);
-            super::oem::apply(&mut guard.oem, oem);
+            super::oem::apply(&mut guard.oem_mut(), oem);
         }
         if let Some(identity) = identity {
-            state.identity.apply(identity);
+            lock(state.identity()).apply(identity);
         }
         // Ids minted for entries without one are in no record: only a snapshot holds a seed.
         self.record(|| super::log::Record::Compact);

@@ -25,7 +25,7 @@ use crate::domain::ids::{BatchId, CustomerId, DeviceId, PolicyId, TenantId, Trac
 use crate::domain::job::Job;
 use crate::domain::policy::{Assignment, Policy};
 use crate::domain::timestamp::Timestamp;
-use crate::store::{Batch, DeviceRecord, Group, State, Store};
+use crate::store::{Batch, DeviceRecord, Group, Store};
 
 /// What one accepted write stored, as the store recorded it (encoded later, off its lock).
 #[derive(Debug)]
@@ -92,8 +92,10 @@ impl Log {
         self.enabled.store(true, Ordering::Release);
     }
 
-    /// Records a write; called with the writing store's lock held, so records are in the order
-    /// their writes were applied.
+    /// Records a write; called with the writing customer's lock held (the exclusive world gate
+    /// for resets, seeds and pruning), so each customer's records are in the order its writes
+    /// were applied. Customers' records interleave freely: replay applies outcomes by id, and an
+    /// identity passes between customers only through a release that is conditional on its owner.
     pub(in crate::store) fn push(&self, tenant: Option<TenantId>, record: impl FnOnce() -> Record) {
         if !self.enabled.load(Ordering::Acquire) {
             return;
@@ -373,8 +375,10 @@ impl Store {
                     .as_deref()
                     .map(|p| guid(p, || "deletedPolicy".into()))
                     .transpose()?;
-                let mut state = store.write();
-                let cust = state.customers.entry(customer).or_default();
+                let world = store.world();
+                let shard = world.customer_or_default(customer);
+                let mut guard = store.write(&shard);
+                let cust = &mut *guard;
                 if let Some(p) = deleted {
                     cust.policies.remove(&p);
                     cust.policy_order.retain(|id| *id != p);
@@ -394,12 +398,10 @@ impl Store {
                 let store = target!(&p.partner);
                 let store = store.as_deref().unwrap_or(self);
                 let customer = customer_of(&p.customer)?;
-                let policy = {
-                    let state = State::new();
-                    Planner::detached(&state, now).policy(&p.policy, "policy")?
-                };
-                let mut state = store.write();
-                let cust = state.customers.entry(customer).or_default();
+                let policy = Planner::detached(now).policy(&p.policy, "policy")?;
+                let world = store.world();
+                let shard = world.customer_or_default(customer);
+                let mut cust = store.write(&shard);
                 if !cust.policies.contains_key(&policy.id) {
                     cust.policy_order.push(policy.id);
                 }
@@ -410,23 +412,21 @@ impl Store {
                 let store = store.as_deref().unwrap_or(self);
                 let customer = customer_of(&d.customer)?;
                 let device: DeviceId = guid(&d.device, || "device".into())?;
-                let mut state = store.write();
-                let State {
-                    customers,
-                    identities,
-                    ..
-                } = &mut *state;
-                if let Some(cust) = customers.get_mut(&customer)
-                    && let Some(slot) = cust.device_index.remove(&device)
-                    && let Some(record) = cust.devices.get_mut(slot as usize).and_then(Option::take)
-                    && identities.owner(&record.identity) == Some(customer)
-                {
-                    identities.remove(&record.identity);
+                let world = store.world();
+                if let Some(shard) = world.customer(customer) {
+                    let mut guard = store.write(&shard);
+                    let cust = &mut *guard;
+                    if let Some(slot) = cust.device_index.remove(&device)
+                        && let Some(record) =
+                            cust.devices.get_mut(slot as usize).and_then(Option::take)
+                    {
+                        world.identities().release(&record.identity, customer);
+                    }
                 }
             }
             Line::Forget(f) => match (&f.partner, &f.customer) {
                 (None, None) => {
-                    *self.write() = State::new();
+                    self.world_exclusive().clear();
                     self.partners.remove(None);
                 }
                 (Some(raw), None) => {
@@ -453,10 +453,10 @@ impl Store {
                     .map(|c| customer_of(c))
                     .collect::<Result<Vec<_>, _>>()?;
                 {
-                    let mut state = store.write();
+                    let world = store.world();
                     for (c, j) in jobs {
-                        if let Some(cust) = state.customers.get_mut(&c) {
-                            cust.jobs.remove(&j);
+                        if let Some(shard) = world.customer(c) {
+                            store.write(&shard).jobs.remove(&j);
                         }
                     }
                 }
@@ -488,8 +488,7 @@ impl Store {
             })
             .filter_map(|p| PolicyId::parse(&p))
             .collect();
-        let empty = State::new();
-        let mut planner = Planner::detached(&empty, now);
+        let mut planner = Planner::detached(now);
         let mut devices = Vec::with_capacity(u.batch.devices.len());
         for (i, d) in u.batch.devices.iter().enumerate() {
             match planner.device(
@@ -506,13 +505,12 @@ impl Store {
             }
         }
         let job = job(&u.job, "job")?;
-        let mut state = self.write();
-        let State {
-            customers,
-            identities,
-            ..
-        } = &mut *state;
-        let cust = customers.entry(customer).or_default();
+        let world = self.world();
+        let shard = world.customer_or_default(customer);
+        let mut guard = self.write(&shard);
+        let cust = &mut *guard;
+        let identities = world.identities();
+        let me = identities.intern(customer);
         let slot = match cust.batch(batch.as_str()) {
             Some((slot, _)) => slot,
             None => {
@@ -531,7 +529,7 @@ impl Store {
             if cust.device_index.contains_key(&d.id) {
                 continue;
             }
-            identities.insert(d.identity, customer);
+            identities.insert(d.identity, me);
             let group = cust.add_group(d.group);
             cust.insert_device(DeviceRecord {
                 id: d.id,
@@ -547,5 +545,47 @@ impl Store {
         cust.jobs
             .insert(job.id, Arc::new(super::import::share_texts(cust, job)));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::tests::*;
+    use super::*;
+    use crate::domain::job::{DeviceError, Outcome};
+
+    /// Customers' records interleave in any order: here B's upload of a device A had deleted is
+    /// logged before A's deletion (B claimed it as soon as A released it). Replayed in that
+    /// order, the device must stay B's: the deletion releases an identity only from its owner.
+    #[test]
+    fn a_deletion_logged_after_another_customers_upload_of_the_device_keeps_it_theirs() {
+        let live = store();
+        live.log().enable();
+        let (a, b, c) = (customer(1), customer(2), customer(3));
+        live.create_batch(a, BatchId::parse("A").unwrap(), vec![pk("X")], t0())
+            .unwrap();
+        let device = live.list_devices(a, "A", None, 1, done()).unwrap().devices[0].id;
+        live.delete_device(a, "A", &device.to_string(), done())
+            .unwrap();
+        live.create_batch(b, BatchId::parse("B").unwrap(), vec![pk("X")], done())
+            .unwrap();
+        let (pushed, _) = live.log().take();
+        let lines: Vec<Line> = pushed.iter().filter_map(Pushed::line).collect();
+        assert_eq!(lines.len(), 3);
+        let restored = store();
+        for i in [0, 2, 1] {
+            restored.replay(&lines[i], done()).unwrap();
+        }
+        let later = done().plus(std::time::Duration::from_secs(3));
+        let t = restored
+            .create_batch(c, BatchId::parse("C").unwrap(), vec![pk("X")], later)
+            .unwrap();
+        let job = restored.job(c, &t.to_string()).unwrap();
+        assert_eq!(
+            job.entries[0].outcome,
+            Outcome::Failed(DeviceError::AssignedToOtherTenant)
+        );
+        assert_eq!(restored.list_batches(b, later)[0].devices_count, 1);
+        assert_eq!(restored.list_batches(a, later)[0].devices_count, 0);
     }
 }
