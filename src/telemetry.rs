@@ -219,11 +219,12 @@ fn json(out: &mut Vec<u8>, stamp: &[u8], line: &RequestLine) {
     latency_ms(out, line.latency);
     out.push(b'"');
     if !line.probe {
-        // The subscriber writes a `Debug` field as the string of its `Debug` text, quotes and all.
+        // The value itself as a JSON string. The subscriber would write the string of its
+        // `Debug` text (`"\"…\""`), which log pipelines then cannot match against the
+        // `MS-CorrelationId` they sent; the text format keeps the quotes, which stop a forged
+        // value from adding fields to the line.
         out.extend_from_slice(b",\"correlation_id\":\"");
-        let start = out.len();
-        debug_quoted(out, line.correlation_id);
-        escape_json_tail(out, start);
+        json_str(out, line.correlation_id);
         out.push(b'"');
     }
     out.extend_from_slice(b"}\n");
@@ -445,7 +446,15 @@ mod tests {
         ];
         for format in [LogFormat::Text, LogFormat::Json] {
             for line in &lines {
-                let reference = reference(format, line);
+                let mut reference = reference(format, line);
+                if format == LogFormat::Json && !line.probe {
+                    // The one deliberate difference: the JSON value is the id, not its `Debug`.
+                    let debug =
+                        serde_json::to_string(&format!("{:?}", line.correlation_id)).unwrap();
+                    let plain = serde_json::to_string(line.correlation_id).unwrap();
+                    assert!(reference.contains(&debug), "{reference}");
+                    reference = reference.replace(&debug, &plain);
+                }
                 let ours = ours(format, line, Duration::from_secs(1_764_691_159));
                 assert!(
                     ours.ends_with('\n') && ours.matches('\n').count() == 1,

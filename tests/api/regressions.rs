@@ -114,8 +114,13 @@ async fn a_state_file_with_a_utf8_bom_is_restored() {
 
 /// The binary's text log at debug level, after `requests` ran against it.
 async fn text_log_of(requests: impl AsyncFnOnce(TestApp)) -> String {
+    log_of("text", requests).await
+}
+
+/// The binary's log in `format` at debug level, after `requests` ran against it.
+async fn log_of(format: &str, requests: impl AsyncFnOnce(TestApp)) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
-        .args(["--bind", "127.0.0.1:0", "--log-format", "text"])
+        .args(["--bind", "127.0.0.1:0", "--log-format", format])
         .env("RUST_LOG", "partner_center_emulator=debug")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -196,4 +201,28 @@ async fn client_input_cannot_forge_log_lines_and_injected_faults_are_not_errors(
             .any(|l| l.split_whitespace().nth(1) == Some("ERROR")),
         "an injected fault is not an error: {log}"
     );
+}
+
+#[tokio::test]
+async fn the_json_log_carries_the_correlation_id_as_sent() {
+    let sent = "c1 \"quoted\" status=999";
+    let log = log_of("json", async |app: TestApp| {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/customers/{CUSTOMER}/deviceBatches")))
+            .header("Authorization", TOKEN)
+            .header("MS-CorrelationId", sent)
+            .send_checked()
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["http.route"] == "/v1/customers/{customer_id}/deviceBatches")
+        .unwrap_or_else(|| panic!("no request line: {log}"));
+    // The id itself, not the string of its `Debug` text (`"\"c1 …\""`).
+    assert_eq!(line["correlation_id"], sent, "{log}");
+    assert_eq!(line["http.status"], 200, "{log}");
 }
