@@ -163,7 +163,7 @@ fn main() {
     let mut entries: Vec<JournalEntry> = (0..200_000)
         .map(|_| JournalEntry {
             time: now,
-            method: "POST".into(),
+            method: std::borrow::Cow::Borrowed("POST"),
             path: "/v1/customers/c/deviceBatches/B/devices".into(),
             customer: Some(c),
             partner: None,
@@ -171,7 +171,7 @@ fn main() {
             request_id: None,
             correlation_id: None,
             fault: None,
-            body: Some(body.clone()),
+            body: Some(bytes::Bytes::from(body.clone())),
             body_truncated: false,
         })
         .collect();
