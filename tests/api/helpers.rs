@@ -485,3 +485,16 @@ impl Binary {
         self.child.wait().expect("the binary exits");
     }
 }
+
+/// Removes a test's state directory once the emulator's background writer has let go of it: a
+/// compaction or log append still under way may create a file in it while it is being removed
+/// (`Directory not empty`), so removal is retried for up to a second.
+pub async fn remove_state_dir(dir: &std::path::Path) {
+    for attempt in 0.. {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
+        }
+    }
+}

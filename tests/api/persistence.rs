@@ -87,7 +87,7 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
         ],
         "no temporary file left"
     );
-    std::fs::remove_dir_all(dir).unwrap();
+    remove_state_dir(&dir).await;
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_a
         answered.is_ok(),
         "a write waited for a save that never came"
     );
-    std::fs::remove_dir_all(dir).unwrap();
+    remove_state_dir(&dir).await;
 }
 
 /// Every kind of write, answered under `--durability sync`, is restored from the snapshot and
@@ -383,7 +383,7 @@ async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
         .json::<Value>()
         .unwrap();
     assert_eq!(restored, exported);
-    std::fs::remove_dir_all(dir).unwrap();
+    remove_state_dir(&dir).await;
 }
 
 /// A seed mints ids the log does not record: under `--durability sync` its answer waits for a
@@ -419,5 +419,5 @@ async fn under_durability_sync_a_seed_is_answered_once_the_snapshot_holds_it() {
         .await;
         assert!(on_disk(&file).contains(&format!("After{n}")));
     }
-    std::fs::remove_dir_all(dir).unwrap();
+    remove_state_dir(&dir).await;
 }
