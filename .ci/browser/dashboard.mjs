@@ -198,7 +198,7 @@ try {
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: TIMEOUT }),
     page.getByRole("button", { name: "Export state (download)" }).click()]);
   const exported = JSON.parse(await (await download.createReadStream()).toArray().then((c) => Buffer.concat(c).toString()));
-  if (exported.version !== 1 || exported.customers.length !== 2) problems.push(`export: unexpected document ${JSON.stringify(exported).slice(0, 200)}`);
+  if (exported.version !== 2 || exported.customers.length !== 2) problems.push(`export: unexpected document ${JSON.stringify(exported).slice(0, 200)}`);
   step("export downloaded the state document");
 
   // A fault rule added from the form fires, and the journal marks the request it answered.
