@@ -24,6 +24,23 @@ fn a_state_file_whose_directory_cannot_be_written_refuses_start_up() {
     assert!(!dir.exists());
 }
 
+/// A fresh directory for a test's state file, and `state.json` in it.
+fn state_dir(prefix: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    (dir, file)
+}
+
+/// The emulator built from `config` (which names a state file) with its writer running every
+/// `interval`, as the binary runs them.
+async fn spawn_persisting(config: Config, interval: Duration) -> TestApp {
+    let file = config.state_file.clone().expect("a state file");
+    let state = startup::build(config).unwrap();
+    tokio::spawn(persist::run(state.clone(), file, interval));
+    spawn_state(state).await
+}
+
 /// Polls health (real time: saves run on a real interval) until it answers `status`.
 async fn health_becomes(app: &TestApp, status: StatusCode) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -39,29 +56,14 @@ async fn health_becomes(app: &TestApp, status: StatusCode) -> Value {
 
 #[tokio::test]
 async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds() {
-    let dir = std::env::temp_dir().join(format!("pce-failing-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("state.json");
+    let (dir, file) = state_dir("pce-failing");
     let mut config = Config::for_tests();
     config.state_file = Some(file.clone());
-    let state = startup::build(config).unwrap();
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_millis(10),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config, Duration::from_millis(10)).await;
     health_becomes(&app, StatusCode::OK).await;
     // The directory vanishes under the emulator (as a full disk or a read-only remount would
-    // fail its writes). The first snapshot may be writing its temporary file meanwhile
-    // (`Directory not empty`): remove until it is gone.
-    for attempt in 0.. {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => break,
-            Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(20)).await,
-            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
-        }
-    }
+    // fail its writes).
+    remove_state_dir(&dir).await;
     app.create_batch(CUSTOMER, "b1", json!([pk("PK1")])).await;
     let body = health_becomes(&app, StatusCode::SERVICE_UNAVAILABLE).await;
     let description = body["description"].as_str().unwrap();
@@ -92,20 +94,12 @@ async fn a_failing_save_makes_health_503_with_the_reason_until_a_save_succeeds()
 
 #[tokio::test]
 async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_fail() {
-    let dir = std::env::temp_dir().join(format!("pce-sync-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("state.json");
+    let (dir, file) = state_dir("pce-sync");
     let mut config = Config::for_tests();
     config.state_file = Some(file.clone());
     config.durability = partner_center_emulator::config::Durability::Sync;
-    let state = startup::build(config).unwrap();
     // Saves come when writes wait for them, not on this (long) interval.
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_secs(3600),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config, Duration::from_secs(3600)).await;
     app.create_batch(CUSTOMER, "durable", json!([pk("PK1")]))
         .await;
     assert!(
@@ -113,17 +107,8 @@ async fn under_durability_sync_writes_answer_503_and_change_nothing_while_saves_
         "on disk when answered: {}",
         on_disk(&file)
     );
-    // A save the writer already started may create its temporary file while the directory is
-    // being removed (`Directory not empty`): remove until it is gone.
-    for attempt in 0.. {
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => break,
-            Err(_) if attempt < 50 => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("cannot remove {}: {e}", dir.display()),
-        }
-    }
+    // The directory vanishes under the emulator, as above.
+    remove_state_dir(&dir).await;
     let path = format!("/v1/customers/{CUSTOMER}/deviceBatches");
     let failed = app
         .post_json(&path, &json!({"batchId": "lost", "devices": [pk("PK2")]}))
@@ -192,13 +177,7 @@ async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
     let file = dir.join("state.json");
     let mut config = Config::for_tests();
     config.state_file = Some(file.clone());
-    let state = startup::build(config).unwrap();
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_millis(10),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config, Duration::from_millis(10)).await;
     // About 2 MB of state on a 1 MiB disk.
     let devices: Vec<Value> = (0..2_000)
         .map(|n| json!({"serialNumber": format!("SN{n}"), "oemManufacturerName": "Contoso", "modelName": "M".repeat(1000)}))
@@ -235,21 +214,13 @@ async fn a_full_disk_turns_health_503_leaves_no_temporary_file_and_recovers() {
 #[tokio::test]
 async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_answered() {
     // Once waited forever: the writer thought the restored state saved, the waiter did not.
-    let dir = std::env::temp_dir().join(format!("pce-sync-restored-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("state.json");
+    let (dir, file) = state_dir("pce-sync-restored");
     let doc = json!({"version": 1, "customers": [{"id": CUSTOMER, "batches": [{"id": "b", "devices": []}]}]});
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
     let mut config = Config::for_tests();
     config.state_file = Some(file.clone());
     config.durability = partner_center_emulator::config::Durability::Sync;
-    let state = startup::build(config).unwrap();
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_secs(3600),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config, Duration::from_secs(3600)).await;
     let answered = tokio::time::timeout(Duration::from_secs(5), async {
         let refused = app
             .post_json(
@@ -274,9 +245,7 @@ async fn under_durability_sync_a_write_that_changes_nothing_after_a_restore_is_a
 /// reads back exactly, starting from a version-1 state file (today's users' files).
 #[tokio::test]
 async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
-    let dir = std::env::temp_dir().join(format!("pce-replay-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("state.json");
+    let (dir, file) = state_dir("pce-replay");
     let v1 = json!({"version": 1, "customers": [{"id": OTHER_CUSTOMER, "batches": [{"id": "Old", "creationDate": "2026-11-20T08:00:00Z", "devices": [
         {"id": "7d0e5f6a-1b2c-4d3e-8f90-a1b2c3d4e5f6", "productKey": "OLD1", "uploadedDate": "2026-11-20T08:00:00Z", "listedFrom": "2026-11-20T08:00:03Z"}
     ]}]}]});
@@ -290,13 +259,7 @@ async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
             partner_center_emulator::domain::timestamp::Timestamp::parse_rfc3339(T0);
         config
     };
-    let state = startup::build(config()).unwrap();
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_secs(3600),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config(), Duration::from_secs(3600)).await;
     let p1 = app.create_policy(CUSTOMER, "First").await["id"]
         .as_str()
         .unwrap()
@@ -390,19 +353,11 @@ async fn every_write_replays_from_the_log_onto_a_version_1_state_file() {
 /// snapshot that holds it, and so does every write after it.
 #[tokio::test]
 async fn under_durability_sync_a_seed_is_answered_once_the_snapshot_holds_it() {
-    let dir = std::env::temp_dir().join(format!("pce-sync-seed-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("state.json");
+    let (dir, file) = state_dir("pce-sync-seed");
     let mut config = Config::for_tests();
     config.state_file = Some(file.clone());
     config.durability = partner_center_emulator::config::Durability::Sync;
-    let state = startup::build(config).unwrap();
-    tokio::spawn(persist::run(
-        state.clone(),
-        file.clone(),
-        Duration::from_secs(3600),
-    ));
-    let app = spawn_state(state).await;
+    let app = spawn_persisting(config, Duration::from_secs(3600)).await;
     for n in 0..3 {
         let seed = json!({"customers": [{"id": CUSTOMER, "batches": [{"id": format!("Seeded{n}"), "devices": [pk(&format!("S{n}"))]}]}]});
         let seeded = app
