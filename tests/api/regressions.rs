@@ -61,7 +61,16 @@ async fn the_clock_refuses_to_pass_the_end_of_the_calendar_and_jobs_still_finish
             Some(&json!({"seconds": 60})),
         )
         .await;
-    assert_eq!(past.status(), StatusCode::BAD_REQUEST);
+    assert_error(
+        past,
+        StatusCode::CONFLICT,
+        envelope(
+            800002,
+            "the clock cannot move past 9999-12-31T23:59:59Z, the end of the calendar: it is 9999-12-31T23:59:50Z; reset the emulator or advance by less.",
+            &[],
+        ),
+    )
+    .await;
     let clock: Value = app
         .control(Method::GET, "/_emulator/clock", None)
         .await

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::from_json;
 use crate::app::AppState;
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockError};
 use crate::domain::timestamp::Timestamp;
-use crate::http::error::{ApiError, Result};
+use crate::http::error::{ApiError, Result, code};
 use crate::http::extract::JsonBody;
 use crate::http::respond::json_response;
 
@@ -51,7 +51,8 @@ struct Advance {
 
 /// `POST /_emulator/clock/advance` `{"seconds": n}`: moves a manual clock forward.
 ///
-/// 200 with the clock; 400 on a system clock or a negative, missing or non-finite amount.
+/// 200 with the clock; 400 on a system clock or a negative, missing or non-finite amount; 409
+/// when the amount would take the clock past the end of the calendar.
 pub async fn advance_clock(
     State(state): State<AppState>,
     JsonBody(json): JsonBody,
@@ -69,10 +70,16 @@ pub async fn advance_clock(
                 ),
             )
         })?;
-    state
-        .clock
-        .advance(by)
-        .map_err(|e| ApiError::invalid_input("", &format!("{e}.")))?;
+    state.clock.advance(by).map_err(|e| match e {
+        // A valid amount that the clock's current time cannot take: a conflict with the state,
+        // not bad input (the same request succeeds after a reset).
+        ClockError::PastTheEnd { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            code::INVALID_INPUT,
+            format!("{e}; reset the emulator or advance by less."),
+        ),
+        e => ApiError::invalid_input("", &format!("{e}.")),
+    })?;
     prune(&state);
     Ok(answer(&state.clock))
 }
