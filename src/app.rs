@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::ids::TrackingId;
 use crate::domain::job::{Job, Timings};
-use crate::store::{ClockDoc, Document, Store, StoreOptions};
+use crate::store::{ClockDoc, Snapshot, Store, StoreOptions};
 
 /// Everything a handler can reach, behind one `Arc`: each middleware layer clones the state for
 /// every request, and one reference count is cheaper to share between cores than four.
@@ -37,8 +37,6 @@ pub struct Shared {
     pub dashboard: crate::http::emulator::dashboard::SummaryCache,
     /// Whether `--state-file` is being written, and whose turn it is to write it.
     pub persistence: crate::persist::Persistence,
-    /// The document exports still streaming share.
-    pub export_cache: crate::http::emulator::export::ExportCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,15 +70,14 @@ impl AppState {
             keys,
             dashboard: Default::default(),
             persistence: crate::persist::Persistence::default(),
-            export_cache: Default::default(),
         }))
     }
 }
 
 impl AppState {
-    /// The whole state as a document, with the clock, for `GET /_emulator/state` and the
-    /// state file.
-    pub fn export(&self) -> Document {
+    /// The whole state at this moment, with the clock, for `GET /_emulator/state` and the
+    /// state file: cheap to take, written out as a document.
+    pub fn snapshot(&self) -> Snapshot {
         let clock = ClockDoc {
             now: self.clock.now().rfc3339(),
             mode: if self.clock.is_manual() {
@@ -90,7 +87,7 @@ impl AppState {
             }
             .to_owned(),
         };
-        self.store.export(Some(clock))
+        self.store.snapshot(Some(clock))
     }
 }
 /// Status documents of terminal jobs, rendered once: a terminal job never changes again, and

@@ -535,6 +535,15 @@ fn temporary_prefix(path: &Path) -> String {
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one, whole.
 /// A failed write removes its temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |out| out.write_all(bytes)).map(drop)
+}
+
+/// [`write_atomic`] with the content written by `write` as it is made (a snapshot of a million
+/// devices is never held in memory as a whole); answers the file's length.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<u64> {
     let tmp = path.with_file_name(format!(
         "{}{}-{}.tmp",
         temporary_prefix(path),
@@ -542,18 +551,50 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         TEMPORARY.fetch_add(1, Ordering::Relaxed)
     ));
     let written = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+        let mut out = Counted {
+            inner: io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?),
+            bytes: 0,
+        };
+        write(&mut out)?;
+        let len = out.bytes;
+        let file = out
+            .inner
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        Ok(len)
     })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+    match written {
+        Ok(len) => {
+            // The rename itself is durable only once the directory is synced.
+            sync_dir(path)?;
+            Ok(len)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    // The rename itself is durable only once the directory is synced.
-    sync_dir(path)
+}
+
+/// A writer that counts what went through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Checks at start-up that the state file's directory takes a write (an unwritable directory
@@ -607,6 +648,10 @@ pub fn save(state: &AppState, path: &Path) -> io::Result<()> {
     compacted
 }
 
+fn write_json(out: &mut dyn Write, snapshot: &crate::store::Snapshot) -> io::Result<()> {
+    serde_json::to_writer(out, snapshot).map_err(io::Error::other)
+}
+
 fn compact(state: &AppState, path: &Path) -> io::Result<()> {
     let persistence = &state.persistence;
     let (id, covered) = {
@@ -616,8 +661,8 @@ fn compact(state: &AppState, path: &Path) -> io::Result<()> {
             .unwrap_or_else(PoisonError::into_inner);
         let Some(appender) = guard.as_mut() else {
             // Not opened (a test's state): a plain snapshot.
-            let bytes = serde_json::to_vec(&state.export()).map_err(io::Error::other)?;
-            return write_atomic(path, &bytes);
+            let snapshot = state.snapshot();
+            return write_atomic_with(path, |out| write_json(out, &snapshot)).map(drop);
         };
         // The current log must be whole before it is set aside; a log that was lost is
         // replaced by the snapshot, so its failure does not stop the compaction.
@@ -630,11 +675,10 @@ fn compact(state: &AppState, path: &Path) -> io::Result<()> {
         let covered = appender.rotate()?;
         (appender.id.clone(), covered)
     };
-    let mut doc = state.export();
-    doc.log = Some(id);
-    let bytes = serde_json::to_vec(&doc).map_err(io::Error::other)?;
-    drop(doc);
-    write_atomic(path, &bytes)?;
+    let mut snapshot = state.snapshot();
+    snapshot.log = Some(id);
+    let len = write_atomic_with(path, |out| write_json(out, &snapshot))?;
+    drop(snapshot);
     let old = log_paths(path).1;
     match fs::remove_file(&old) {
         Ok(()) => sync_dir(&old)?,
@@ -648,7 +692,7 @@ fn compact(state: &AppState, path: &Path) -> io::Result<()> {
     if let Some(appender) = guard.as_mut() {
         appender.rotated = false;
         appender.durable = appender.durable.max(covered);
-        appender.snapshot_len = bytes.len() as u64;
+        appender.snapshot_len = len;
         // A barrier taken after the rotation waits for the next compaction.
         appender.barriers.retain(|b| *b > covered);
         appender.compact = !appender.barriers.is_empty();

@@ -74,7 +74,7 @@ use document::log::Record;
 
 pub use batches::{BatchView, Cursor, DevicePage, DeviceView};
 pub use customers::CustomerAccess;
-pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, VERSION};
+pub use document::{ClockDoc, Document, PartnerDoc, SeedError, SeedSummary, Snapshot, VERSION};
 pub use faults::FaultView;
 pub use idempotency::DEFAULT_MEMORY as IDEMPOTENCY_MEMORY;
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, RecordedAnswer};
@@ -283,6 +283,26 @@ struct DeviceRecord {
     assignment: Assignment,
 }
 
+/// A customer's state held for changing, copy-on-write: while an export still writes the
+/// version it took (a pointer to it, see `document/export.rs`), the first change copies the
+/// customer, under its own lock, and the export keeps the old version. Without an export
+/// running, a change costs one check of the reference count.
+struct CustomerMut<'a>(MutexGuard<'a, Arc<Customer>>);
+
+impl std::ops::Deref for CustomerMut<'_> {
+    type Target = Customer;
+
+    fn deref(&self) -> &Customer {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CustomerMut<'_> {
+    fn deref_mut(&mut self) -> &mut Customer {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every mutation is decided first and applied without fallible steps, so a panic cannot
     // leave half an upload behind: poisoning is safe to ignore.
@@ -333,17 +353,17 @@ impl Store {
     }
 
     /// One customer's state for reading.
-    fn read<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
+    fn read<'a>(&self, shard: &'a Mutex<Arc<Customer>>) -> MutexGuard<'a, Arc<Customer>> {
         lock(shard)
     }
 
     /// One customer's state for changing: counts the change for persistence and the dashboard.
-    fn write<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
+    fn write<'a>(&self, shard: &'a Mutex<Arc<Customer>>) -> CustomerMut<'a> {
         // Counted once the lock is held, so a reader that reads the count and then takes the lock
         // sees the change itself: a cache keyed by the count is never stale, at worst redone.
         let guard = lock(shard);
         self.changes.fetch_add(1, Ordering::Relaxed);
-        guard
+        CustomerMut(guard)
     }
 
     /// Records that a manual clock moved, so a restored state resumes from it.

@@ -2,6 +2,7 @@
 //! emulator clock, and customers left with nothing (no batches, policies, jobs or seeded foreign
 //! devices) with them, so a long-running emulator does not grow with every request it answered.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::timestamp::Timestamp;
@@ -56,7 +57,16 @@ impl Store {
         let (mut jobs, mut customers) = (Vec::new(), Vec::new());
         for (id, shard) in world.customers() {
             let gone = {
-                let mut c = self.read(&shard);
+                let mut guard = self.read(&shard);
+                // Copy-on-write: a customer with nothing to forget is left as it is, so a
+                // pass during an export copies only the customers it changes.
+                if !guard.jobs.values().any(|j| expired(j.completed_at))
+                    && !empty(&guard)
+                    && !guard.groups_to_collect()
+                {
+                    continue;
+                }
+                let c = Arc::make_mut(&mut guard);
                 c.jobs.retain(|j, job| {
                     let keep = !expired(job.completed_at);
                     if !keep {
@@ -64,7 +74,7 @@ impl Store {
                     }
                     keep
                 });
-                let gone = empty(&c);
+                let gone = empty(c);
                 if !gone {
                     c.collect_groups();
                 }
@@ -84,14 +94,19 @@ impl Store {
 }
 
 impl super::Customer {
+    /// Whether [`Self::collect_groups`] has anything to do.
+    fn groups_to_collect(&self) -> bool {
+        self.groups.len() > self.device_index.len() + 1024
+    }
+
     /// Drops the upload groups no device refers to any more (their devices were deleted), once
     /// they outnumber the live devices: a customer that uploads and deletes for ever must not
     /// grow with every upload. Renumbers the devices' groups, keeping their order.
     pub(super) fn collect_groups(&mut self) {
-        let live = self.device_index.len();
-        if self.groups.len() <= live + 1024 {
+        if !self.groups_to_collect() {
             return;
         }
+        let live = self.device_index.len();
         let mut used = vec![false; self.groups.len()];
         for d in self.devices.iter().flatten() {
             if let Some(u) = used.get_mut(d.group as usize) {

@@ -23,8 +23,10 @@ use crate::domain::ids::CustomerId;
 
 type IdBuild = BuildHasherDefault<IdHasher>;
 
-/// One customer's state, locked on its own.
-pub(super) type Shard = Arc<Mutex<Customer>>;
+/// One customer's state, locked on its own. The state itself is shared copy-on-write, so an
+/// export's snapshot of every customer is a pointer each, taken in an instant (see
+/// [`super::CustomerMut`]).
+pub(super) type Shard = Arc<Mutex<Arc<Customer>>>;
 
 /// Every customer of one registry (the default one or a partner's), and what spans them.
 #[derive(Debug)]
@@ -157,11 +159,13 @@ impl World<'_> {
     pub(super) fn remove_customer(&self, id: CustomerId) -> Option<Customer> {
         debug_assert!(matches!(self._gate, Gate::Exclusive(_)));
         let (_, shard) = self.registry.customers.remove(&id)?;
-        Some(match Arc::try_unwrap(shard) {
+        let customer = match Arc::try_unwrap(shard) {
             Ok(m) => m.into_inner().unwrap_or_else(PoisonError::into_inner),
             // Unreachable with the gate exclusive (no request holds a clone); copy to be safe.
-            Err(shared) => super::lock(&shared).clone(),
-        })
+            Err(shared) => Arc::clone(&super::lock(&shared)),
+        };
+        // An export may still be writing this customer's last version.
+        Some(Arc::unwrap_or_clone(customer))
     }
 
     /// Starts a new generation: continuation tokens from before are stale.

@@ -1,10 +1,9 @@
-//! `GET /_emulator/state`, streamed: the document is written to the connection as the client
-//! reads it (a bounded channel between the serializer and the socket), so a client that never
-//! reads holds a few buffers and its socket, not a serialized copy of the state; the write
-//! timeout then closes it. Concurrent exports of the same state share one document.
+//! `GET /_emulator/state`, streamed: the state's snapshot is written to the connection as the
+//! client reads it (a bounded channel between the serializer and the socket), so a client that
+//! never reads holds a few buffers, its socket and the snapshot's pointers, not a serialized
+//! copy of the state; the write timeout then closes it.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -16,38 +15,25 @@ use hyper::body::Frame;
 use tokio::sync::mpsc;
 
 use crate::app::AppState;
-use crate::http::error::ApiError;
 use crate::http::respond::JSON_CONTENT_TYPE;
-use crate::store::Document;
 
 /// How much serialized JSON is handed to the connection at a time.
 const CHUNK: usize = 64 * 1024;
 /// Chunks waiting for the connection, per export.
 const QUEUED: usize = 4;
 
-/// The document the latest export built, while any export still streams it, and the store's
-/// change count it was built at.
-#[derive(Debug, Default)]
-pub struct ExportCache(Mutex<Option<(u64, Weak<Document>)>>);
-
-/// `GET /_emulator/state`: the whole state as a seed document (`version` 1).
+/// `GET /_emulator/state`: the whole state as a seed document (`version` 2).
 pub async fn export_state(State(state): State<AppState>) -> Response {
-    let built = tokio::task::spawn_blocking({
-        let state = state.clone();
-        move || shared_document(&state)
-    })
-    .await;
-    let Ok(doc) = built else {
-        return ApiError::internal().into_response();
-    };
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUED);
     tokio::task::spawn_blocking(move || {
+        // On this thread too: the world gate waits for the requests under way to finish.
+        let snapshot = state.snapshot();
         let mut writer = ChunkWriter {
             tx,
             buffer: Vec::with_capacity(CHUNK),
         };
         // An error here is the client going away: the channel closed, nothing to report.
-        if serde_json::to_writer(&mut writer, &*doc).is_ok() {
+        if serde_json::to_writer(&mut writer, &snapshot).is_ok() {
             let _ = std::io::Write::flush(&mut writer);
         }
     });
@@ -58,27 +44,6 @@ pub async fn export_state(State(state): State<AppState>) -> Response {
         HeaderValue::from_static(JSON_CONTENT_TYPE),
     );
     response
-}
-
-/// The current state's document: the one an export still streaming built, when nothing changed
-/// since, else a new one.
-fn shared_document(state: &AppState) -> Arc<Document> {
-    let changes = state.store.changes();
-    let mut cache = state
-        .export_cache
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some((at, weak)) = cache.as_ref()
-        && *at == changes
-        && let Some(doc) = weak.upgrade()
-    {
-        return doc;
-    }
-    // Built under the cache's lock: ten clients asking at once build it once.
-    let doc = Arc::new(state.export());
-    *cache = Some((changes, Arc::downgrade(&doc)));
-    doc
 }
 
 /// Serialized JSON, handed on a chunk at a time; blocks while the connection is behind.

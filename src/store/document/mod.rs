@@ -18,6 +18,8 @@ mod schema;
 
 use serde_json::Value;
 
+pub use export::Snapshot;
+
 pub use schema::{
     BatchDoc, ClockDoc, CustomerDoc, DeviceDoc, Document, JobDoc, JobEntryDoc, OTHER_TENANT,
     OemDeviceDoc, PartnerDoc, PolicyDoc, ScheduledDoc, SeedSummary, VERSION,
