@@ -76,7 +76,7 @@ impl Store {
         cust.batches.push(Batch {
             id: batch,
             created_at: now,
-            devices: Vec::new(),
+            devices: Default::default(),
         });
         Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
     }
@@ -264,8 +264,9 @@ impl Store {
             Some(c) if c.epoch == epoch && c.after < b.devices.len() as u64 => c.after as usize + 1,
             Some(_) => return Err(Error::StaleContinuationToken),
         };
-        let mut listed = b.devices[start..]
-            .iter()
+        let mut listed = b
+            .devices
+            .iter_from(start)
             .enumerate()
             .filter_map(|(i, slot)| Some((start + i, cust.device(*slot)?)))
             .filter(|(_, d)| cust.is_listed(d, now));

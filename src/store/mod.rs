@@ -42,6 +42,7 @@
 //! `store/partners.rs`).
 
 mod batches;
+mod cow;
 mod customers;
 pub mod document;
 mod faults;
@@ -159,10 +160,10 @@ fn rand_epoch() -> u64 {
 /// and a deleted device leaves an empty slot behind, so positions in a batch never shift.
 #[derive(Debug, Default, Clone)]
 struct Customer {
-    batches: Vec<Batch>,
+    batches: cow::Chunked<Batch>,
     batch_index: HashMap<BatchKey, u32>,
-    devices: Vec<Option<DeviceRecord>>,
-    device_index: IdMap<DeviceId, u32>,
+    devices: cow::Chunked<Option<DeviceRecord>>,
+    device_index: cow::ShardedMap<DeviceId, u32>,
     /// Upload times shared by the devices of one upload.
     groups: Vec<Group>,
     jobs: IdMap<TrackingId, Arc<Job>>,
@@ -240,7 +241,7 @@ struct Batch {
     id: BatchId,
     created_at: Timestamp,
     /// Device slots in upload order; a continuation token holds a position in this list.
-    devices: Vec<u32>,
+    devices: cow::Chunked<u32>,
 }
 
 /// When the devices of one upload were uploaded and when they are listed (their job's end).

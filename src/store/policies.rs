@@ -10,7 +10,7 @@ use crate::domain::Error;
 use crate::domain::device::DeviceText;
 use crate::domain::ids::{CustomerId, DeviceId, PolicyId, TrackingId};
 use crate::domain::job::{DeviceError, Job, JobEntry, Outcome};
-use crate::domain::policy::{Policy, PolicyCategory, PolicyFields};
+use crate::domain::policy::{Assignment, Policy, PolicyCategory, PolicyFields};
 use crate::domain::registry::{self, Holder};
 use crate::domain::timestamp::Timestamp;
 
@@ -159,13 +159,24 @@ impl Store {
         cust.policies.remove(&id).ok_or_else(not_found)?;
         cust.policy_order.retain(|p| *p != id);
         let mut changed = Vec::new();
-        for d in cust.devices.iter_mut().flatten() {
-            let before = d.assignment.clone();
-            d.assignment.forget(id, now);
-            if d.assignment != before {
-                changed.push((d.id, d.assignment.clone()));
-            }
-        }
+        let forgotten = |a: &Assignment| {
+            let mut after = a.clone();
+            after.forget(id, now);
+            after
+        };
+        // Decided before changing: only the devices that change are copied from a snapshot.
+        cust.devices.update_where(
+            |d| {
+                d.as_ref()
+                    .is_some_and(|d| forgotten(&d.assignment) != d.assignment)
+            },
+            |d| {
+                if let Some(d) = d {
+                    d.assignment = forgotten(&d.assignment);
+                    changed.push((d.id, d.assignment.clone()));
+                }
+            },
+        );
         self.record(|| Record::Assign {
             customer,
             devices: changed,

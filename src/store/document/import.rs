@@ -114,7 +114,7 @@ impl<'a> Planner<'a> {
             let batch = Batch {
                 id: batch_id,
                 created_at,
-                devices: Vec::new(),
+                devices: Default::default(),
             };
             let mut records = Vec::new();
             for (m, d) in b.devices.iter().enumerate() {

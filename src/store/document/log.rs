@@ -519,7 +519,7 @@ impl Store {
                 cust.batches.push(Batch {
                     id: batch,
                     created_at,
-                    devices: Vec::new(),
+                    devices: Default::default(),
                 });
                 slot
             }

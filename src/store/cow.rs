@@ -1,0 +1,262 @@
+//! Copy-on-write containers for a customer's large collections (its devices, its device index
+//! and its batches' device lists), in pieces: an export's snapshot shares every piece, and a
+//! change afterwards copies only the piece it touches, so a snapshot held by a client that never
+//! reads costs a few pieces per change, not a copy of the customer.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash};
+use std::sync::Arc;
+
+use super::IdHasher;
+
+/// Elements a piece of a [`Chunked`] holds: a change copies at most this many.
+const CHUNK: usize = 1024;
+
+/// A vector in pieces of [`CHUNK`] elements, each shared copy-on-write.
+#[derive(Debug, Clone)]
+pub(super) struct Chunked<T> {
+    chunks: Vec<Arc<Vec<T>>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T: Clone> Chunked<T> {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    /// The element, its piece copied first if a snapshot shares it.
+    pub(super) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        Arc::make_mut(self.chunks.get_mut(i / CHUNK)?).get_mut(i % CHUNK)
+    }
+
+    pub(super) fn push(&mut self, value: T) {
+        if self.len % CHUNK == 0 {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        }
+        if let Some(last) = self.chunks.last_mut() {
+            Arc::make_mut(last).push(value);
+            self.len += 1;
+        }
+    }
+
+    /// Room for `additional` more elements' pieces (the pieces themselves are made whole).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.chunks.reserve(additional.div_ceil(CHUNK));
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// The elements from position `start` on.
+    pub(super) fn iter_from(&self, start: usize) -> impl Iterator<Item = &T> {
+        let first = start / CHUNK;
+        self.chunks
+            .iter()
+            .skip(first)
+            .enumerate()
+            .flat_map(move |(k, c)| c.iter().skip(if k == 0 { start % CHUNK } else { 0 }))
+    }
+
+    /// Changes the elements `pick` selects, copying only the pieces that hold one.
+    pub(super) fn update_where(
+        &mut self,
+        mut pick: impl FnMut(&T) -> bool,
+        mut change: impl FnMut(&mut T),
+    ) {
+        for chunk in &mut self.chunks {
+            if chunk.iter().any(&mut pick) {
+                for value in Arc::make_mut(chunk).iter_mut() {
+                    if pick(value) {
+                        change(value);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every element, for changing: copies every piece a snapshot shares.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| Arc::make_mut(c).iter_mut())
+    }
+}
+
+/// Shards of a [`ShardedMap`]: a change copies one of them.
+const SHARDS: usize = 32;
+
+type IdBuild = BuildHasherDefault<IdHasher>;
+
+/// A map keyed by random ids, in [`SHARDS`] shards each shared copy-on-write.
+#[derive(Debug, Clone)]
+pub(super) struct ShardedMap<K, V> {
+    /// Empty until the first insert, so an empty customer allocates nothing.
+    shards: Vec<Arc<HashMap<K, V, IdBuild>>>,
+    len: usize,
+}
+
+impl<K, V> Default for ShardedMap<K, V> {
+    fn default() -> Self {
+        Self {
+            shards: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> ShardedMap<K, V> {
+    fn shard(key: &K) -> usize {
+        // Bits the shard's own table uses neither for its bucket (the low ones) nor for its
+        // tags (the top seven), so every shard's keys stay spread in it.
+        (IdBuild::default().hash_one(key) >> 40) as usize % SHARDS
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn get(&self, key: &K) -> Option<&V> {
+        self.shards.get(Self::shard(key))?.get(key)
+    }
+
+    pub(super) fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
+        }
+        let shard = Arc::make_mut(&mut self.shards[Self::shard(&key)]);
+        let old = shard.insert(key, value);
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    pub(super) fn remove(&mut self, key: &K) -> Option<V> {
+        let shard = self.shards.get_mut(Self::shard(key))?;
+        if !shard.contains_key(key) {
+            return None;
+        }
+        let old = Arc::make_mut(shard).remove(key);
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    /// Room for `additional` more entries, spread over the shards.
+    pub(super) fn reserve(&mut self, additional: usize) {
+        if self.shards.is_empty() {
+            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
+        }
+        for shard in &mut self.shards {
+            Arc::make_mut(shard).reserve(additional.div_ceil(SHARDS));
+        }
+    }
+
+    pub(super) fn keys(&self) -> impl Iterator<Item = &K> {
+        self.shards.iter().flat_map(|s| s.keys())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_vector_reads_back_what_was_pushed_across_pieces() {
+        let mut v = Chunked::default();
+        for i in 0..(3 * CHUNK + 5) {
+            v.push(i);
+        }
+        assert_eq!(v.len(), 3 * CHUNK + 5);
+        assert_eq!(v.get(CHUNK), Some(&CHUNK));
+        assert_eq!(v.get(3 * CHUNK + 5), None);
+        assert!(v.iter().copied().eq(0..3 * CHUNK + 5));
+        for start in [
+            0,
+            1,
+            CHUNK - 1,
+            CHUNK,
+            2 * CHUNK + 3,
+            3 * CHUNK + 5,
+            4 * CHUNK,
+        ] {
+            assert!(
+                v.iter_from(start).copied().eq(start..3 * CHUNK + 5),
+                "{start}"
+            );
+        }
+        *v.get_mut(7).unwrap() = 70;
+        v.update_where(|x| *x % CHUNK == 1, |x| *x = 0);
+        assert_eq!(v.get(7), Some(&70));
+        assert_eq!(v.get(CHUNK + 1), Some(&0));
+    }
+
+    #[test]
+    fn a_copy_shares_every_piece_until_one_changes() {
+        let mut v = Chunked::default();
+        for i in 0..(4 * CHUNK) {
+            v.push(i);
+        }
+        let snapshot = v.clone();
+        *v.get_mut(CHUNK + 2).unwrap() = 0;
+        v.push(1);
+        v.update_where(|x| *x == 5, |x| *x = 6);
+        assert_eq!(snapshot.get(CHUNK + 2), Some(&(CHUNK + 2)));
+        assert_eq!(snapshot.len(), 4 * CHUNK);
+        let shared = v
+            .chunks
+            .iter()
+            .zip(&snapshot.chunks)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        // Pieces 0 (the 5) and 1 (the 0) were copied; 2 and 3 are still shared.
+        assert_eq!(shared, 2);
+    }
+
+    #[test]
+    fn a_sharded_map_copies_one_shard_a_change() {
+        let mut m = ShardedMap::default();
+        for i in 0..10_000u64 {
+            m.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i);
+        }
+        assert_eq!(m.len(), 10_000);
+        let snapshot = m.clone();
+        let key = 3u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        assert_eq!(m.remove(&key), Some(3));
+        assert_eq!(m.remove(&key), None);
+        assert_eq!(m.len(), 9_999);
+        assert_eq!(snapshot.get(&key), Some(&3));
+        assert!(!m.contains_key(&key));
+        let shared = m
+            .shards
+            .iter()
+            .zip(&snapshot.shards)
+            .filter(|(a, b)| Arc::ptr_eq(a, b))
+            .count();
+        assert_eq!(shared, SHARDS - 1);
+        assert_eq!(m.keys().count(), 9_999);
+        // Every shard holds some: the shard bits are spread.
+        assert!(m.shards.iter().all(|s| s.len() > 100));
+    }
+}
