@@ -31,7 +31,7 @@ def start(state_file, *args):
     began = time.monotonic()
     proc = subprocess.Popen(
         [BINARY, "--bind", "127.0.0.1:0", "--auth", "off", "--log-format", "json",
-         "--state-file", state_file, *args],
+         *(["--state-file", state_file] if state_file else []), *args],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         m = re.search(r'"addr":"127\.0\.0\.1:(\d+)"', line)

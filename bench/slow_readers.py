@@ -20,7 +20,9 @@ def main():
     devices = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     tmp = tempfile.mkdtemp(prefix="pce-slow-readers-")
     state = os.path.join(tmp, "state.json")
-    proc, port, _ = durability.start(state, "--persist-interval", "1h")
+    # PCE_NO_STATE=1: without --state-file, what the snapshots cost on their own.
+    proc, port, _ = durability.start(None if os.environ.get("PCE_NO_STATE") else state,
+                                     "--persist-interval", "1h")
     try:
         durability.load_devices(port, devices)
         time.sleep(1)

@@ -168,8 +168,10 @@ impl<K: Hash + Eq + Clone, V: Clone> ShardedMap<K, V> {
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
         }
-        for shard in &mut self.shards {
-            Arc::make_mut(shard).reserve(additional.div_ceil(SHARDS));
+        // Only where no snapshot shares the shard: reserving must not copy what the change
+        // itself would not touch.
+        for shard in self.shards.iter_mut().filter_map(Arc::get_mut) {
+            shard.reserve(additional.div_ceil(SHARDS));
         }
     }
 
@@ -255,6 +257,15 @@ mod tests {
             .filter(|(a, b)| Arc::ptr_eq(a, b))
             .count();
         assert_eq!(shared, SHARDS - 1);
+        m.reserve(1_000);
+        assert_eq!(
+            m.shards
+                .iter()
+                .zip(&snapshot.shards)
+                .filter(|(a, b)| Arc::ptr_eq(a, b))
+                .count(),
+            SHARDS - 1
+        );
         assert_eq!(m.keys().count(), 9_999);
         // Every shard holds some: the shard bits are spread.
         assert!(m.shards.iter().all(|s| s.len() > 100));
