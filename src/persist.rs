@@ -627,8 +627,8 @@ pub fn prepare(path: &Path) -> Result<(), String> {
 }
 
 /// Compacts: sets the log aside, writes the whole state as the snapshot that the new log
-/// continues, then removes the old log. Writes go on meanwhile (the store's lock is held only
-/// while the state is copied); the snapshot may then hold some of the new log's first records,
+/// continues, then removes the old log. Writes go on meanwhile (the world gate is held only
+/// while a pointer per customer is copied); the snapshot may then hold some of the new log's first records,
 /// which replay as no-ops. Waits for a compaction under way first.
 pub fn save(state: &AppState, path: &Path) -> io::Result<()> {
     let persistence = &state.persistence;

@@ -47,8 +47,10 @@ impl<T: Clone> Chunked<T> {
     }
 
     pub(super) fn push(&mut self, value: T) {
-        if self.len % CHUNK == 0 {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        // A piece grows as a `Vec` does until it is whole: a batch of five devices must not
+        // take a thousand slots.
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Arc::new(Vec::new()));
         }
         if let Some(last) = self.chunks.last_mut() {
             Arc::make_mut(last).push(value);
@@ -56,9 +58,14 @@ impl<T: Clone> Chunked<T> {
         }
     }
 
-    /// Room for `additional` more elements' pieces (the pieces themselves are made whole).
+    /// Room for `additional` more elements in a new piece (so a batch of five devices takes
+    /// five slots); a piece under way grows as a `Vec` does.
     pub(super) fn reserve(&mut self, additional: usize) {
-        self.chunks.reserve(additional.div_ceil(CHUNK));
+        // Every piece but the last is whole, so positions stay `i / CHUNK`, `i % CHUNK`.
+        if additional > 0 && self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks
+                .push(Arc::new(Vec::with_capacity(additional.min(CHUNK))));
+        }
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
@@ -163,8 +170,12 @@ impl<K: Hash + Eq + Clone, V: Clone> ShardedMap<K, V> {
         old
     }
 
-    /// Room for `additional` more entries, spread over the shards.
+    /// Room for `additional` more entries, spread over the shards, for loads large enough to
+    /// be worth it (a five-device upload would make every shard check its room).
     pub(super) fn reserve(&mut self, additional: usize) {
+        if additional < 16 * SHARDS {
+            return;
+        }
         if self.shards.is_empty() {
             self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
         }
@@ -187,8 +198,12 @@ mod tests {
     #[test]
     fn a_chunked_vector_reads_back_what_was_pushed_across_pieces() {
         let mut v = Chunked::default();
+        v.reserve(3);
         for i in 0..(3 * CHUNK + 5) {
             v.push(i);
+            if i % 700 == 0 {
+                v.reserve(i % 3);
+            }
         }
         assert_eq!(v.len(), 3 * CHUNK + 5);
         assert_eq!(v.get(CHUNK), Some(&CHUNK));

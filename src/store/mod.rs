@@ -21,7 +21,7 @@
 //! batch, batch name taken) is rejected before any claim, so it changes nothing.
 //!
 //! A world gate (an `RwLock`) is taken shared by every registry operation and exclusively by
-//! reset (all, or one customer), seeding and import, export's copy, and retention's removal of
+//! reset (all, or one customer), seeding and import, export's snapshot, and retention's removal of
 //! customers: those see every customer and the index at one moment, so they stay atomic. The
 //! reset epoch changes only under the exclusive gate. Critical sections are short and never
 //! await: request bodies are parsed before any lock is taken, and jobs are handed out as `Arc`s
