@@ -700,16 +700,29 @@ fn compact(state: &AppState, path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Appends recorded writes every `interval` and whenever a write waits for its append
-/// (`--durability sync`: the writes that arrive during one append share the next), and
-/// compacts in the background when the log has grown, until the task is dropped.
+/// How often the writer looks whether the records waiting outgrew their budget.
+const BUDGET_CHECK: Duration = Duration::from_millis(100);
+
+/// Appends recorded writes every `interval`, whenever a write waits for its append
+/// (`--durability sync`: the writes that arrive during one append share the next) and whenever
+/// the records waiting outgrow `log::PENDING_BUDGET`, and compacts in the background when the
+/// log has grown, until the task is dropped.
 pub async fn run(state: AppState, path: PathBuf, interval: Duration) {
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Looks more often whether the waiting records outgrew their budget: under a long interval
+    // a million devices' records would otherwise be held (~100 MiB) until it ends.
+    let mut budget = tokio::time::interval(BUDGET_CHECK);
+    budget.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut compacting: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
+            _ = budget.tick() => {
+                if !state.store.log().over_budget() {
+                    continue;
+                }
+            }
             () = state.persistence.wanted.notified() => {}
         }
         let (s, p) = (state.clone(), path.clone());

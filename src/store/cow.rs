@@ -47,10 +47,12 @@ impl<T: Clone> Chunked<T> {
     }
 
     pub(super) fn push(&mut self, value: T) {
-        // A piece grows as a `Vec` does until it is whole: a batch of five devices must not
-        // take a thousand slots.
+        // The first piece grows as a `Vec` does (a batch of five devices must not take a
+        // thousand slots); later ones are made whole at once, so a large collection is not
+        // left with the holes of every piece's growth.
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks.push(Arc::new(Vec::new()));
+            let capacity = if self.chunks.is_empty() { 0 } else { CHUNK };
+            self.chunks.push(Arc::new(Vec::with_capacity(capacity)));
         }
         if let Some(last) = self.chunks.last_mut() {
             Arc::make_mut(last).push(value);
@@ -63,8 +65,12 @@ impl<T: Clone> Chunked<T> {
     pub(super) fn reserve(&mut self, additional: usize) {
         // Every piece but the last is whole, so positions stay `i / CHUNK`, `i % CHUNK`.
         if additional > 0 && self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks
-                .push(Arc::new(Vec::with_capacity(additional.min(CHUNK))));
+            let capacity = if self.chunks.is_empty() {
+                additional.min(CHUNK)
+            } else {
+                CHUNK
+            };
+            self.chunks.push(Arc::new(Vec::with_capacity(capacity)));
         }
     }
 

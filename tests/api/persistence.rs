@@ -376,3 +376,47 @@ async fn under_durability_sync_a_seed_is_answered_once_the_snapshot_holds_it() {
     }
     remove_state_dir(&dir).await;
 }
+
+#[tokio::test]
+async fn records_past_their_budget_are_appended_before_a_long_interval_ends() {
+    let (dir, file) = state_dir("pce-budget");
+    let mut config = Config::for_tests();
+    config.state_file = Some(file.clone());
+    config.max_body = 64 << 20;
+    let app = spawn_persisting(config, Duration::from_secs(3600)).await;
+    health_becomes(&app, StatusCode::OK).await;
+    let log = file.with_file_name("state.json.log");
+    let logged = || std::fs::metadata(&log).map_or(0, |m| m.len());
+    // The log's first line names the snapshot it continues.
+    let header = logged();
+    // Under budget: the records wait for the interval (an hour), nothing is appended.
+    app.create_batch(CUSTOMER, "small", json!([pk("SMALL")]))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(logged(), header);
+    // Past it (one upload of more devices than the budget): appended within a budget check.
+    let devices: Vec<Value> = (0..persist_budget())
+        .map(|i| pk(&format!("K{i}")))
+        .collect();
+    app.create_batch(CUSTOMER, "large", Value::Array(devices))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while logged() == header {
+        assert!(
+            Instant::now() < deadline,
+            "the records past the budget were never appended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("SMALL") && text.contains("K0"),
+        "{}",
+        &text[..200.min(text.len())]
+    );
+    remove_state_dir(&dir).await;
+}
+
+fn persist_budget() -> usize {
+    partner_center_emulator::store::document::log::PENDING_BUDGET
+}

@@ -84,7 +84,13 @@ struct Pending {
     records: Vec<Pushed>,
     /// How many records were ever pushed: the position of the latest.
     pushed: u64,
+    /// Devices and other entries the waiting records hold (an upload counts its devices).
+    weight: usize,
 }
+
+/// Entries waiting records may hold before the writer appends them, whatever
+/// `--persist-interval` says: about 6 MiB of records (a device's record is ~100 bytes).
+pub const PENDING_BUDGET: usize = 64 * 1024;
 
 impl Log {
     /// Starts recording writes (after the state was restored).
@@ -101,9 +107,25 @@ impl Log {
             return;
         }
         let record = record();
+        let weight = match &record {
+            Record::Upload { devices, .. } => devices.len().max(1),
+            Record::Assign { devices, .. } => devices.len().max(1),
+            _ => 1,
+        };
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         pending.records.push(Pushed { tenant, record });
         pending.pushed += 1;
+        pending.weight += weight;
+    }
+
+    /// Whether the waiting records outgrew [`PENDING_BUDGET`], so the writer should append
+    /// them now rather than at its next interval.
+    pub fn over_budget(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .weight
+            >= PENDING_BUDGET
     }
 
     /// The position of the latest record: a write answered after it was recorded is durable
@@ -118,6 +140,7 @@ impl Log {
     /// Takes the records waiting, and the position of the last of them.
     pub fn take(&self) -> (Vec<Pushed>, u64) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.weight = 0;
         (std::mem::take(&mut pending.records), pending.pushed)
     }
 }
