@@ -387,8 +387,23 @@ async fn records_past_their_budget_are_appended_before_a_long_interval_ends() {
     health_becomes(&app, StatusCode::OK).await;
     let log = file.with_file_name("state.json.log");
     let logged = || std::fs::metadata(&log).map_or(0, |m| m.len());
-    // The log's first line names the snapshot it continues.
-    let header = logged();
+    // A fresh state file is compacted on the writer's first tick, which may end after health
+    // answers: wait for the snapshot and a log whose size holds still (its first line names the
+    // snapshot it continues).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut header = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = logged();
+        if file.exists() && now > 0 && now == header {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first compaction never ended"
+        );
+        header = now;
+    }
     // Under budget: the records wait for the interval (an hour), nothing is appended.
     app.create_batch(CUSTOMER, "small", json!([pk("SMALL")]))
         .await;
