@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::store::document::log::Line;
+use crate::store::document::log::{Line, Pushed};
 use crate::store::{ClockDoc, Document, document};
 
 /// What start-up restores from `--state-file`: the snapshot, then the lines of the log(s) that
@@ -264,8 +264,10 @@ struct Appender {
     id: String,
     /// The length of the log's whole, synced lines: a failed append is cut back to it.
     len: u64,
-    /// Encoded lines not yet on disk (kept across a failed append, to be retried).
-    unwritten: Vec<u8>,
+    /// Records not yet on disk (kept across a failed append, to be retried). Kept as records
+    /// and encoded a line at a time while appending: the encoded lines of a large append
+    /// (tens of MiB) would otherwise stay allocated for good.
+    unwritten: Vec<Pushed>,
     /// The position of the last record in `unwritten` (or on disk).
     taken: u64,
     /// The position on disk (synced).
@@ -281,6 +283,9 @@ struct Appender {
     /// The snapshot's size, which bounds the log's before a compaction.
     snapshot_len: u64,
 }
+
+/// The buffer an append encodes its lines into, a write to the log each time it fills.
+const APPEND_BUFFER: usize = 256 << 10;
 
 /// The log grows to this much beyond a quarter of the snapshot before it is compacted, so a
 /// restore replays at most about a quarter of the state again.
@@ -307,16 +312,12 @@ impl Appender {
     fn flush(&mut self, state: &AppState) -> io::Result<()> {
         let (records, upto) = state.store.log().take();
         let first = upto + 1 - records.len() as u64;
-        for (i, record) in records.iter().enumerate() {
-            match record.line() {
-                Some(line) => {
-                    serde_json::to_writer(&mut self.unwritten, &line).map_err(io::Error::other)?;
-                    self.unwritten.push(b'\n');
-                }
-                None => {
-                    self.compact = true;
-                    self.barriers.push(first + i as u64);
-                }
+        for (i, record) in records.into_iter().enumerate() {
+            if record.needs_snapshot() {
+                self.compact = true;
+                self.barriers.push(first + i as u64);
+            } else {
+                self.unwritten.push(record);
             }
         }
         self.taken = upto;
@@ -329,10 +330,20 @@ impl Appender {
             // A failed append may have left part of a line: cut back to whole lines first.
             file.set_len(self.len)?;
             file.seek(SeekFrom::Start(self.len))?;
-            file.write_all(&self.unwritten)?;
+            let mut out = Counted {
+                inner: io::BufWriter::with_capacity(APPEND_BUFFER, &mut *file),
+                bytes: 0,
+            };
+            for line in self.unwritten.iter().filter_map(Pushed::line) {
+                serde_json::to_writer(&mut out, &line).map_err(io::Error::other)?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            let written = out.bytes;
+            drop(out);
             file.sync_data()?;
-            self.len += self.unwritten.len() as u64;
-            self.unwritten.clear();
+            self.len += written;
+            self.unwritten = Vec::new();
             // An open file outlives its directory entry: a log removed under the emulator takes
             // every later append with it, so only a new snapshot can make them durable.
             let same = match (fs::metadata(&log_path), file.metadata()) {
@@ -628,7 +639,7 @@ pub fn prepare(path: &Path) -> Result<(), String> {
 
 /// Compacts: sets the log aside, writes the whole state as the snapshot that the new log
 /// continues, then removes the old log. Writes go on meanwhile (the world gate is held only
-/// while a pointer per customer is copied); the snapshot may then hold some of the new log's first records,
+/// while pointers to each customer's pieces are copied); the snapshot may then hold some of the new log's first records,
 /// which replay as no-ops. Waits for a compaction under way first.
 pub fn save(state: &AppState, path: &Path) -> io::Result<()> {
     let persistence = &state.persistence;

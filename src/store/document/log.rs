@@ -157,6 +157,11 @@ impl Pushed {
     pub fn line(&self) -> Option<Line> {
         encode(self.tenant, &self.record)
     }
+
+    /// Whether only a snapshot can hold it (a seed): it has no line.
+    pub fn needs_snapshot(&self) -> bool {
+        matches!(self.record, Record::Compact)
+    }
 }
 
 /// One line of the log file.
