@@ -1,13 +1,9 @@
-//! Copy-on-write containers for a customer's large collections (its devices, its device index
-//! and its batches' device lists), in pieces: an export's snapshot shares every piece, and a
+//! Copy-on-write vectors for a customer's large collections (its devices, their upload groups,
+//! its batches and their device lists), in pieces: an export's snapshot shares every piece, and a
 //! change afterwards copies only the piece it touches, so a snapshot held by a client that never
 //! reads costs a few pieces per change, not a copy of the customer.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use std::sync::Arc;
-
-use super::IdHasher;
 
 /// Elements a piece of a [`Chunked`] holds: a change copies at most this many.
 const CHUNK: usize = 1024;
@@ -39,6 +35,10 @@ impl<T: Clone> Chunked<T> {
 
     pub(super) fn get(&self, i: usize) -> Option<&T> {
         self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    pub(super) fn last(&self) -> Option<&T> {
+        self.chunks.last()?.last()
     }
 
     /// The element, its piece copied first if a snapshot shares it.
@@ -113,87 +113,18 @@ impl<T: Clone> Chunked<T> {
     }
 }
 
-/// Shards of a [`ShardedMap`]: a change copies one of them.
-const SHARDS: usize = 32;
-
-type IdBuild = BuildHasherDefault<IdHasher>;
-
-/// A map keyed by random ids, in [`SHARDS`] shards each shared copy-on-write.
-#[derive(Debug, Clone)]
-pub(super) struct ShardedMap<K, V> {
-    /// Empty until the first insert, so an empty customer allocates nothing.
-    shards: Vec<Arc<HashMap<K, V, IdBuild>>>,
-    len: usize,
-}
-
-impl<K, V> Default for ShardedMap<K, V> {
-    fn default() -> Self {
-        Self {
-            shards: Vec::new(),
-            len: 0,
+impl<T> FromIterator<T> for Chunked<T> {
+    /// Whole pieces from the start, as a rebuilt collection is not going to grow piece by piece.
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut chunks = Vec::new();
+        let mut len = 0;
+        let mut iter = iter.into_iter().peekable();
+        while iter.peek().is_some() {
+            let piece: Vec<T> = iter.by_ref().take(CHUNK).collect();
+            len += piece.len();
+            chunks.push(Arc::new(piece));
         }
-    }
-}
-
-impl<K: Hash + Eq + Clone, V: Clone> ShardedMap<K, V> {
-    fn shard(key: &K) -> usize {
-        // Bits the shard's own table uses neither for its bucket (the low ones) nor for its
-        // tags (the top seven), so every shard's keys stay spread in it.
-        (IdBuild::default().hash_one(key) >> 40) as usize % SHARDS
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(super) fn get(&self, key: &K) -> Option<&V> {
-        self.shards.get(Self::shard(key))?.get(key)
-    }
-
-    pub(super) fn contains_key(&self, key: &K) -> bool {
-        self.get(key).is_some()
-    }
-
-    pub(super) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
-        }
-        let shard = Arc::make_mut(&mut self.shards[Self::shard(&key)]);
-        let old = shard.insert(key, value);
-        if old.is_none() {
-            self.len += 1;
-        }
-        old
-    }
-
-    pub(super) fn remove(&mut self, key: &K) -> Option<V> {
-        let shard = self.shards.get_mut(Self::shard(key))?;
-        if !shard.contains_key(key) {
-            return None;
-        }
-        let old = Arc::make_mut(shard).remove(key);
-        self.len -= usize::from(old.is_some());
-        old
-    }
-
-    /// Room for `additional` more entries, spread over the shards, for loads large enough to
-    /// be worth it (a five-device upload would make every shard check its room).
-    pub(super) fn reserve(&mut self, additional: usize) {
-        if additional < 16 * SHARDS {
-            return;
-        }
-        if self.shards.is_empty() {
-            self.shards = (0..SHARDS).map(|_| Arc::default()).collect();
-        }
-        // Only where no snapshot shares the shard: reserving must not copy what the change
-        // itself would not touch.
-        for shard in self.shards.iter_mut().filter_map(Arc::get_mut) {
-            shard.reserve(additional.div_ceil(SHARDS));
-        }
-    }
-
-    pub(super) fn keys(&self) -> impl Iterator<Item = &K> {
-        self.shards.iter().flat_map(|s| s.keys())
+        Self { chunks, len }
     }
 }
 
@@ -258,37 +189,15 @@ mod tests {
     }
 
     #[test]
-    fn a_sharded_map_copies_one_shard_a_change() {
-        let mut m = ShardedMap::default();
-        for i in 0..10_000u64 {
-            m.insert(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i);
-        }
-        assert_eq!(m.len(), 10_000);
-        let snapshot = m.clone();
-        let key = 3u64.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        assert_eq!(m.remove(&key), Some(3));
-        assert_eq!(m.remove(&key), None);
-        assert_eq!(m.len(), 9_999);
-        assert_eq!(snapshot.get(&key), Some(&3));
-        assert!(!m.contains_key(&key));
-        let shared = m
-            .shards
-            .iter()
-            .zip(&snapshot.shards)
-            .filter(|(a, b)| Arc::ptr_eq(a, b))
-            .count();
-        assert_eq!(shared, SHARDS - 1);
-        m.reserve(1_000);
-        assert_eq!(
-            m.shards
-                .iter()
-                .zip(&snapshot.shards)
-                .filter(|(a, b)| Arc::ptr_eq(a, b))
-                .count(),
-            SHARDS - 1
-        );
-        assert_eq!(m.keys().count(), 9_999);
-        // Every shard holds some: the shard bits are spread.
-        assert!(m.shards.iter().all(|s| s.len() > 100));
+    fn a_collected_vector_is_whole_pieces_and_keeps_growing() {
+        let mut v: Chunked<usize> = (0..2 * CHUNK + 3).collect();
+        assert_eq!(v.len(), 2 * CHUNK + 3);
+        assert_eq!(v.chunks.len(), 3);
+        assert_eq!(v.last(), Some(&(2 * CHUNK + 2)));
+        v.push(2 * CHUNK + 3);
+        assert!(v.iter().copied().eq(0..2 * CHUNK + 4));
+        let empty: Chunked<usize> = std::iter::empty().collect();
+        assert!(empty.is_empty());
+        assert_eq!(empty.last(), None);
     }
 }

@@ -163,9 +163,11 @@ struct Customer {
     batches: cow::Chunked<Batch>,
     batch_index: HashMap<BatchKey, u32>,
     devices: cow::Chunked<Option<DeviceRecord>>,
-    device_index: cow::ShardedMap<DeviceId, u32>,
+    /// Not part of an export's snapshot (an export reads devices in batch order), so a plain
+    /// map: the largest structure of a customer is never copied.
+    device_index: IdMap<DeviceId, u32>,
     /// Upload times shared by the devices of one upload.
-    groups: Vec<Group>,
+    groups: cow::Chunked<Group>,
     jobs: IdMap<TrackingId, Arc<Job>>,
     policies: HashMap<PolicyId, Policy>,
     /// Policy ids in creation order, for listing.
@@ -284,26 +286,6 @@ struct DeviceRecord {
     assignment: Assignment,
 }
 
-/// A customer's state held for changing, copy-on-write: while an export still writes the
-/// version it took (a pointer to it, see `document/export.rs`), the first change copies the
-/// customer, under its own lock, and the export keeps the old version. Without an export
-/// running, a change costs one check of the reference count.
-struct CustomerMut<'a>(MutexGuard<'a, Arc<Customer>>);
-
-impl std::ops::Deref for CustomerMut<'_> {
-    type Target = Customer;
-
-    fn deref(&self) -> &Customer {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for CustomerMut<'_> {
-    fn deref_mut(&mut self) -> &mut Customer {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every mutation is decided first and applied without fallible steps, so a panic cannot
     // leave half an upload behind: poisoning is safe to ignore.
@@ -354,17 +336,17 @@ impl Store {
     }
 
     /// One customer's state for reading.
-    fn read<'a>(&self, shard: &'a Mutex<Arc<Customer>>) -> MutexGuard<'a, Arc<Customer>> {
+    fn read<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
         lock(shard)
     }
 
     /// One customer's state for changing: counts the change for persistence and the dashboard.
-    fn write<'a>(&self, shard: &'a Mutex<Arc<Customer>>) -> CustomerMut<'a> {
+    fn write<'a>(&self, shard: &'a Mutex<Customer>) -> MutexGuard<'a, Customer> {
         // Counted once the lock is held, so a reader that reads the count and then takes the lock
         // sees the change itself: a cache keyed by the count is never stale, at worst redone.
         let guard = lock(shard);
         self.changes.fetch_add(1, Ordering::Relaxed);
-        CustomerMut(guard)
+        guard
     }
 
     /// Records that a manual clock moved, so a restored state resumes from it.

@@ -2,7 +2,6 @@
 //! emulator clock, and customers left with nothing (no batches, policies, jobs or seeded foreign
 //! devices) with them, so a long-running emulator does not grow with every request it answered.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::timestamp::Timestamp;
@@ -59,14 +58,14 @@ impl Store {
             let gone = {
                 let mut guard = self.read(&shard);
                 // Copy-on-write: a customer with nothing to forget is left as it is, so a
-                // pass during an export copies only the customers it changes.
+                // pass during an export copies none of its pieces.
                 if !guard.jobs.values().any(|j| expired(j.completed_at))
                     && !empty(&guard)
                     && !guard.groups_to_collect()
                 {
                     continue;
                 }
-                let c = Arc::make_mut(&mut guard);
+                let c = &mut *guard;
                 c.jobs.retain(|j, job| {
                     let keep = !expired(job.completed_at);
                     if !keep {
@@ -106,7 +105,6 @@ impl super::Customer {
         if !self.groups_to_collect() {
             return;
         }
-        let live = self.device_index.len();
         let mut used = vec![false; self.groups.len()];
         for d in self.devices.iter().flatten() {
             if let Some(u) = used.get_mut(d.group as usize) {
@@ -114,17 +112,22 @@ impl super::Customer {
             }
         }
         let mut renumbered = vec![0u32; self.groups.len()];
-        let mut kept = Vec::with_capacity(live);
-        for (i, group) in self.groups.iter().enumerate() {
-            if used[i] {
-                renumbered[i] = kept.len() as u32;
-                kept.push(*group);
+        let mut kept = 0u32;
+        for (i, u) in used.iter().enumerate() {
+            if *u {
+                renumbered[i] = kept;
+                kept += 1;
             }
         }
         for d in self.devices.iter_mut().flatten() {
             d.group = renumbered.get(d.group as usize).copied().unwrap_or(0);
         }
-        self.groups = kept;
+        self.groups = self
+            .groups
+            .iter()
+            .zip(&used)
+            .filter_map(|(g, u)| u.then_some(*g))
+            .collect();
     }
 }
 

@@ -1,6 +1,6 @@
 //! Exporting the state as a document, in a stable order, for `GET /_emulator/state` and the
-//! state file: a snapshot taken in an instant (a pointer to each customer's copy-on-write
-//! state), written out one device at a time, so no export holds the document in memory.
+//! state file: a snapshot taken in an instant (pointers to each customer's copy-on-write
+//! pieces), written out one device at a time, so no export holds the document in memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,21 +14,24 @@ use super::schema::{
 use crate::domain::ids::{BatchKey, CustomerId, TenantId};
 use crate::domain::job::{Job, Outcome};
 use crate::domain::policy::Policy;
+use crate::store::cow::Chunked;
 use crate::store::{Batch, Customer, DeviceRecord, ForeignDevice, Group, IdentityDoc, Store};
 
 /// The whole state at one moment, ready to be written as a [`Document`] (`version` set), in a
 /// stable order, with every partner tenant that has data.
 ///
-/// Taking it copies a pointer per customer, not the customers: a customer changed while the
-/// snapshot is alive is copied then, once, by the change (copy-on-write, `store::CustomerMut`).
-/// So a client that never reads its export pins the versions it was given, and costs memory
-/// only for what changed since; writing it builds one device's entry at a time.
+/// Taking it copies a pointer per piece of a thousand devices, batches or groups (`store/cow.rs`)
+/// and the small rest of each customer (its policies, its jobs' pointers), not the devices: a
+/// piece changed while the snapshot is alive is copied then, once, by the change. So a client
+/// that never reads its export pins the pieces it was given, and costs memory only for what
+/// changed since; writing it builds one device's entry at a time. The device index is not part
+/// of it: an export reads devices in batch order.
 #[derive(Debug)]
 pub struct Snapshot {
     clock: Option<ClockDoc>,
     /// The state file's log that continues this snapshot (state files only).
     pub log: Option<String>,
-    customers: Vec<(CustomerId, Arc<Customer>)>,
+    customers: Vec<(CustomerId, Frozen)>,
     partners: Vec<PartnerSnapshot>,
     identity: Option<IdentityDoc>,
     oem_devices: Vec<OemDeviceDoc>,
@@ -37,13 +40,13 @@ pub struct Snapshot {
 #[derive(Debug)]
 struct PartnerSnapshot {
     tenant: TenantId,
-    customers: Vec<(CustomerId, Arc<Customer>)>,
+    customers: Vec<(CustomerId, Frozen)>,
     oem_devices: Vec<OemDeviceDoc>,
 }
 
 impl Store {
     /// The whole registry at one moment (each registry's gate held exclusively for as long as
-    /// it takes to copy a pointer per customer).
+    /// it takes to copy pointers to each customer's pieces).
     pub fn snapshot(&self, clock: Option<ClockDoc>) -> Snapshot {
         let partners = self
             .partners
@@ -76,17 +79,68 @@ impl Store {
     }
 
     /// This registry's customers, in customer order, and its OEM registry, at one moment.
-    fn customers_now(&self) -> (Vec<(CustomerId, Arc<Customer>)>, Vec<OemDeviceDoc>) {
+    fn customers_now(&self) -> (Vec<(CustomerId, Frozen)>, Vec<OemDeviceDoc>) {
         // The gate is exclusive: no request is half-way through, so every customer and the
-        // identity index they share are seen at one moment. Only pointers are copied under
-        // it, so requests wait microseconds, whatever the state's size.
-        let world = self.registry.exclusive();
-        let customers = world
-            .customers_sorted()
-            .into_iter()
-            .map(|(id, c)| (id, Arc::clone(&self.read(&c))))
-            .collect();
-        (customers, super::oem::docs(&world.oem()))
+        // identity index they share are seen at one moment. Mostly pointers are copied under
+        // it (one per thousand devices), so requests wait little, whatever the state's size.
+        let (mut customers, oem): (Vec<(CustomerId, Frozen)>, _) = {
+            let world = self.registry.exclusive();
+            let customers = world
+                .customers_sorted()
+                .into_iter()
+                .map(|(id, c)| (id, Frozen::of(&self.read(&c))))
+                .collect();
+            (customers, super::oem::docs(&world.oem()))
+        };
+        for (_, c) in &mut customers {
+            c.jobs.sort_by_key(|j| (j.accepted_at, j.id));
+        }
+        (customers, oem)
+    }
+}
+
+/// One customer as an export writes it: its copy-on-write collections share their pieces with
+/// the live customer; policies and foreign devices (bounded in bytes) are copied, jobs by
+/// pointer.
+#[derive(Debug)]
+struct Frozen {
+    batches: Chunked<Batch>,
+    devices: Chunked<Option<DeviceRecord>>,
+    groups: Chunked<Group>,
+    /// In acceptance order once the snapshot is taken.
+    jobs: Vec<Arc<Job>>,
+    policies: Vec<Policy>,
+    foreign: Vec<ForeignDevice>,
+    no_relationship: bool,
+}
+
+impl Frozen {
+    fn of(c: &Customer) -> Self {
+        Self {
+            batches: c.batches.clone(),
+            devices: c.devices.clone(),
+            groups: c.groups.clone(),
+            jobs: c.jobs.values().cloned().collect(),
+            policies: c
+                .policy_order
+                .iter()
+                .filter_map(|p| c.policies.get(p))
+                .cloned()
+                .collect(),
+            foreign: c.foreign.clone(),
+            no_relationship: c.no_relationship,
+        }
+    }
+
+    fn device(&self, slot: u32) -> Option<&DeviceRecord> {
+        self.devices.get(slot as usize)?.as_ref()
+    }
+
+    fn group(&self, d: &DeviceRecord) -> Group {
+        self.groups
+            .get(d.group as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -156,7 +210,7 @@ impl Serialize for PartnerSnapshot {
 }
 
 /// A registry's customers, in the order taken.
-struct Customers<'a>(&'a [(CustomerId, Arc<Customer>)]);
+struct Customers<'a>(&'a [(CustomerId, Frozen)]);
 
 impl Serialize for Customers<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -167,34 +221,24 @@ impl Serialize for Customers<'_> {
 /// One customer's entry, written from its state.
 struct CustomerView<'a> {
     id: CustomerId,
-    c: &'a Customer,
+    c: &'a Frozen,
 }
 
 impl Serialize for CustomerView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let c = self.c;
-        let policies: Vec<&Policy> = c
-            .policy_order
-            .iter()
-            .filter_map(|p| c.policies.get(p))
-            .collect();
         let mut foreign: HashMap<&BatchKey, Vec<&ForeignDevice>> = HashMap::new();
         for f in &c.foreign {
             foreign.entry(&f.batch).or_default().push(f);
         }
-        let mut jobs: Vec<&Arc<Job>> = c.jobs.values().collect();
-        jobs.sort_by_key(|j| (j.accepted_at, j.id));
 
         let mut doc = s.serialize_struct("CustomerDoc", 5)?;
         doc.serialize_field("id", &self.id.to_string())?;
         if c.no_relationship {
             doc.serialize_field("relationship", &false)?;
         }
-        if !policies.is_empty() {
-            doc.serialize_field(
-                "policies",
-                &SeqOf(|| policies.iter().map(|p| policy_doc(p))),
-            )?;
+        if !c.policies.is_empty() {
+            doc.serialize_field("policies", &SeqOf(|| c.policies.iter().map(policy_doc)))?;
         }
         if !c.batches.is_empty() {
             doc.serialize_field(
@@ -208,8 +252,8 @@ impl Serialize for CustomerView<'_> {
                 }),
             )?;
         }
-        if !jobs.is_empty() {
-            doc.serialize_field("jobs", &SeqOf(|| jobs.iter().map(|j| job_doc(j))))?;
+        if !c.jobs.is_empty() {
+            doc.serialize_field("jobs", &SeqOf(|| c.jobs.iter().map(|j| job_doc(j))))?;
         }
         doc.end()
     }
@@ -217,7 +261,7 @@ impl Serialize for CustomerView<'_> {
 
 /// One batch's entry: its devices, then the foreign devices seeded into it.
 struct BatchView<'a> {
-    c: &'a Customer,
+    c: &'a Frozen,
     b: &'a Batch,
     foreign: &'a [&'a ForeignDevice],
 }
@@ -263,7 +307,7 @@ fn owned(field: Option<&str>) -> Option<String> {
     field.map(str::to_owned)
 }
 
-fn device_doc(c: &Customer, d: &DeviceRecord) -> DeviceDoc {
+fn device_doc(c: &Frozen, d: &DeviceRecord) -> DeviceDoc {
     device_doc_in(c.group(d), d)
 }
 

@@ -191,7 +191,7 @@ fn apply(state: &World<'_>, plans: Plans, summary: &mut SeedSummary) {
     for plan in plans {
         let shard = state.customer_or_default(plan.id);
         let mut guard = lock(&shard);
-        let cust = Arc::make_mut(&mut guard);
+        let cust = &mut *guard;
         let me = identities.intern(plan.id);
         if let Some(relationship) = plan.relationship {
             cust.no_relationship = !relationship;
