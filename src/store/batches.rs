@@ -73,11 +73,7 @@ impl Store {
         }
         let slot = cust.batches.len() as u32;
         cust.batch_index.insert(batch.key().clone(), slot);
-        cust.batches.push(Batch {
-            id: batch,
-            created_at: now,
-            devices: Default::default(),
-        });
+        cust.batches.push(Batch::new(batch, now));
         Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
     }
 
@@ -167,6 +163,7 @@ impl Store {
                         hashed: device.hardware_hash().is_some(),
                         text: text.clone(),
                         batch,
+                        position: 0,
                         group,
                         assignment: Assignment::default(),
                     });
@@ -259,22 +256,22 @@ impl Store {
         let cust = self.read(&shard);
         let (_, b) = cust.batch(batch).ok_or_else(not_found)?;
         let epoch = world.epoch();
+        // A token's position may have been dropped since (every device up to it deleted): the
+        // page then starts at the first device left.
         let start = match cursor {
             None => 0,
-            Some(c) if c.epoch == epoch && c.after < b.devices.len() as u64 => c.after as usize + 1,
+            Some(c) if c.epoch == epoch && c.after < b.end() => c.after + 1,
             Some(_) => return Err(Error::StaleContinuationToken),
         };
         let mut listed = b
-            .devices
-            .iter_from(start)
-            .enumerate()
-            .filter_map(|(i, slot)| Some((start + i, cust.device(*slot)?)))
+            .slots_from(start)
+            .filter_map(|(position, slot)| Some((position, cust.device(slot)?)))
             .filter(|(_, d)| cust.is_listed(d, now));
         let mut devices = Vec::with_capacity(limit.min(b.devices.len()));
         let mut last = None;
         for (position, d) in listed.by_ref().take(limit) {
             devices.push(cust.view(d, now));
-            last = Some(position as u64);
+            last = Some(position);
         }
         let next = match (last, listed.next()) {
             (Some(after), Some(_)) => Some(Cursor { epoch, after }),
@@ -338,8 +335,7 @@ impl Store {
             .ok_or_else(|| Error::BatchNotFound(batch.to_owned()))?;
         let mut cust = self.write(&shard);
         let slot = cust.listed_device_in(batch, device, now)?;
-        if let Some(record) = cust.devices.get_mut(slot as usize).and_then(Option::take) {
-            cust.device_index.remove(&record.id);
+        if let Some(record) = cust.remove_device(slot) {
             world.identities().release(&record.identity, customer);
             self.record(|| Record::Delete {
                 customer,
@@ -563,5 +559,95 @@ mod tests {
             outcomes(&store, c, again)[0],
             Outcome::Succeeded(_)
         ));
+    }
+
+    /// Every listed device of a batch, paging by `page`.
+    fn all(store: &Store, c: CustomerId, b: &str, now: Timestamp) -> Vec<DeviceView> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.list_devices(c, b, cursor, 1000, now).unwrap();
+            out.extend(page.devices);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return out,
+            }
+        }
+    }
+
+    fn keys(devices: &[DeviceView]) -> Vec<String> {
+        devices
+            .iter()
+            .map(|d| d.product_key.clone().unwrap())
+            .collect()
+    }
+
+    /// (slab length, vacated slots, batch `b`'s list length and dropped positions)
+    fn layout(store: &Store, c: CustomerId, b: &str) -> (usize, usize, usize, u64) {
+        let world = store.world();
+        let shard = world.customer(c).unwrap();
+        let cust = store.read(&shard);
+        let (_, batch) = cust.batch(b).unwrap();
+        (
+            cust.devices.len(),
+            cust.vacated.len(),
+            batch.devices.len(),
+            batch.dropped,
+        )
+    }
+
+    #[test]
+    fn deleted_devices_leave_their_slots_to_later_uploads_and_their_batch_shrinks() {
+        let store = store();
+        let c = customer(1);
+        let later = done().plus(std::time::Duration::from_secs(10));
+        let old: Vec<_> = (0..3000).map(|i| pk(&format!("OLD{i}"))).collect();
+        store.create_batch(c, batch("B"), old, t0()).unwrap();
+        let first = store.list_devices(c, "B", None, 1000, done()).unwrap();
+        let cursor = first.next.unwrap();
+        let listed = all(&store, c, "B", done());
+        for d in &listed[..2100] {
+            store
+                .delete_device(c, "B", &d.id.to_string(), done())
+                .unwrap();
+        }
+        // Two whole pieces of 1,024 deleted devices left the batch's list; its positions did
+        // not move, and a token into the dropped part resumes at the first device left.
+        assert_eq!(layout(&store, c, "B"), (3000, 2100, 3000 - 2048, 2048));
+        let resumed = store.list_devices(c, "B", Some(cursor), 2, done()).unwrap();
+        assert_eq!(keys(&resumed.devices), ["OLD2100", "OLD2101"]);
+        let after = store.list_devices(c, "B", resumed.next, 1, done()).unwrap();
+        assert_eq!(keys(&after.devices), ["OLD2102"]);
+
+        // A new batch's devices take the empty slots: the slab does not grow.
+        let new: Vec<_> = (0..2100).map(|i| pk(&format!("NEW{i}"))).collect();
+        store.create_batch(c, batch("D"), new, done()).unwrap();
+        assert_eq!(layout(&store, c, "B").0, 3000);
+        assert_eq!(layout(&store, c, "B").1, 0);
+        let expected: Vec<String> = (0..2100).map(|i| format!("NEW{i}")).collect();
+        assert_eq!(keys(&all(&store, c, "D", later)), expected);
+        let expected: Vec<String> = (2100..3000).map(|i| format!("OLD{i}")).collect();
+        assert_eq!(keys(&all(&store, c, "B", later)), expected);
+        let batches = store.list_batches(c, later);
+        assert_eq!(
+            batches.iter().map(|b| b.devices_count).collect::<Vec<_>>(),
+            [900, 2100]
+        );
+
+        // With every device deleted, the slab and the lists are given back.
+        for b in ["B", "D"] {
+            for d in all(&store, c, b, later) {
+                store.delete_device(c, b, &d.id.to_string(), later).unwrap();
+            }
+        }
+        assert_eq!(layout(&store, c, "B"), (0, 0, 0, 3000));
+        assert_eq!(layout(&store, c, "D"), (0, 0, 0, 2100));
+        assert_eq!(
+            store.list_devices(c, "B", Some(cursor), 5, later),
+            Ok(DevicePage {
+                devices: Vec::new(),
+                next: None
+            })
+        );
     }
 }

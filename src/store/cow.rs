@@ -88,6 +88,26 @@ impl<T: Clone> Chunked<T> {
             .flat_map(move |(k, c)| c.iter().skip(if k == 0 { start % CHUNK } else { 0 }))
     }
 
+    /// Drops the leading pieces whose every element is `dead`, and returns how many elements
+    /// went: only whole pieces (so positions stay `i / CHUNK`, `i % CHUNK`), or every element
+    /// when all are dead.
+    pub(super) fn drop_front(&mut self, dead: impl Fn(&T) -> bool) -> usize {
+        let whole = self
+            .chunks
+            .iter()
+            .take_while(|c| c.len() == CHUNK && c.iter().all(&dead))
+            .count();
+        let gone = if self.chunks[whole..].iter().all(|c| c.iter().all(&dead)) {
+            std::mem::take(&mut self.chunks);
+            self.len
+        } else {
+            self.chunks.drain(..whole);
+            whole * CHUNK
+        };
+        self.len -= gone;
+        gone
+    }
+
     /// Changes the elements `pick` selects, copying only the pieces that hold one.
     pub(super) fn update_where(
         &mut self,
@@ -199,5 +219,19 @@ mod tests {
         let empty: Chunked<usize> = std::iter::empty().collect();
         assert!(empty.is_empty());
         assert_eq!(empty.last(), None);
+    }
+
+    #[test]
+    fn leading_dead_pieces_are_dropped_whole_or_all_at_once() {
+        let mut v: Chunked<usize> = (0..3 * CHUNK + 2).collect();
+        // Not a whole dead piece: nothing goes.
+        assert_eq!(v.drop_front(|x| *x < CHUNK - 1), 0);
+        assert_eq!(v.drop_front(|x| *x < 2 * CHUNK + 5), 2 * CHUNK);
+        assert_eq!(v.len(), CHUNK + 2);
+        assert_eq!(v.get(0), Some(&(2 * CHUNK)));
+        assert_eq!(v.drop_front(|_| true), CHUNK + 2);
+        assert!(v.is_empty());
+        v.push(7);
+        assert!(v.iter().copied().eq([7]));
     }
 }

@@ -156,13 +156,16 @@ fn rand_epoch() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().1
 }
 
-/// One customer's data. Devices live in a slab addressed by `u32` slots: batches list slots,
-/// and a deleted device leaves an empty slot behind, so positions in a batch never shift.
+/// One customer's data. Devices live in a slab addressed by `u32` slots: batches list slots.
+/// A deleted device's slot is taken by a later upload (`vacated`), and its entry in its batch's
+/// list is marked [`VACANT`], so positions in a batch never shift and are never reused.
 #[derive(Debug, Default, Clone)]
 struct Customer {
     batches: cow::Chunked<Batch>,
     batch_index: HashMap<BatchKey, u32>,
     devices: cow::Chunked<Option<DeviceRecord>>,
+    /// Empty slots of `devices`, taken before the slab grows.
+    vacated: Vec<u32>,
     /// Not part of an export's snapshot (an export reads devices in batch order), so a plain
     /// map: the largest structure of a customer is never copied.
     device_index: IdMap<DeviceId, u32>,
@@ -227,23 +230,94 @@ impl Customer {
         self.device_index.reserve(additional);
     }
 
-    /// Puts a device in the slab, its index and its batch.
-    fn insert_device(&mut self, record: DeviceRecord) {
-        let slot = self.devices.len() as u32;
+    /// Puts a device in the slab (an empty slot first), its index and its batch.
+    fn insert_device(&mut self, mut record: DeviceRecord) {
+        let reused = self.vacated.pop();
+        let slot = reused.unwrap_or(self.devices.len() as u32);
         if let Some(b) = self.batches.get_mut(record.batch as usize) {
-            b.devices.push(slot);
+            record.position = b.push(slot);
         }
         self.device_index.insert(record.id, slot);
-        self.devices.push(Some(record));
+        match reused.and_then(|slot| self.devices.get_mut(slot as usize)) {
+            Some(empty) => *empty = Some(record),
+            None => self.devices.push(Some(record)),
+        }
+    }
+
+    /// Takes a device out of the slab, its index and its batch's list; its slot is reused.
+    fn remove_device(&mut self, slot: u32) -> Option<DeviceRecord> {
+        let record = self.devices.get_mut(slot as usize)?.take()?;
+        self.device_index.remove(&record.id);
+        if let Some(b) = self.batches.get_mut(record.batch as usize) {
+            b.vacate(record.position);
+        }
+        if self.device_index.is_empty() {
+            // Every slot is empty: give the slab back rather than keep it for reuse.
+            self.devices = cow::Chunked::default();
+            self.vacated = Vec::new();
+        } else {
+            self.vacated.push(slot);
+        }
+        Some(record)
     }
 }
+
+/// A batch's entry for a deleted device (no slot is this large).
+const VACANT: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 struct Batch {
     id: BatchId,
     created_at: Timestamp,
-    /// Device slots in upload order; a continuation token holds a position in this list.
+    /// Device slots in upload order, [`VACANT`] where the device was deleted; a continuation
+    /// token holds a device's position, counted from the batch's first upload.
     devices: cow::Chunked<u32>,
+    /// Positions no longer in `devices`: leading pieces whose devices were all deleted are
+    /// dropped, so a batch whose devices come and go does not grow.
+    dropped: u64,
+}
+
+impl Batch {
+    fn new(id: BatchId, created_at: Timestamp) -> Self {
+        Self {
+            id,
+            created_at,
+            devices: cow::Chunked::default(),
+            dropped: 0,
+        }
+    }
+
+    /// The position after the last device uploaded.
+    fn end(&self) -> u64 {
+        self.dropped + self.devices.len() as u64
+    }
+
+    /// Appends a device's slot; returns its position.
+    fn push(&mut self, slot: u32) -> u32 {
+        let position = self.end() as u32;
+        self.devices.push(slot);
+        position
+    }
+
+    /// Marks the device at `position` deleted, and drops what is deleted at the front.
+    fn vacate(&mut self, position: u32) {
+        let Some(i) = u64::from(position).checked_sub(self.dropped) else {
+            return;
+        };
+        if let Some(entry) = self.devices.get_mut(i as usize) {
+            *entry = VACANT;
+        }
+        self.dropped += self.devices.drop_front(|slot| *slot == VACANT) as u64;
+    }
+
+    /// The slots from position `from` on (deleted ones [`VACANT`]), with their positions.
+    fn slots_from(&self, from: u64) -> impl Iterator<Item = (u64, u32)> {
+        let from = from.max(self.dropped);
+        self.devices
+            .iter_from((from - self.dropped) as usize)
+            .enumerate()
+            .map(move |(i, slot)| (from + i as u64, *slot))
+    }
 }
 
 /// When the devices of one upload were uploaded and when they are listed (their job's end).
@@ -282,6 +356,8 @@ struct DeviceRecord {
     hashed: bool,
     text: DeviceText,
     batch: u32,
+    /// Its position in its batch's list (set by [`Customer::insert_device`]).
+    position: u32,
     group: u32,
     assignment: Assignment,
 }

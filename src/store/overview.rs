@@ -252,14 +252,17 @@ impl Store {
         let shard = world.customer(customer).ok_or_else(not_found)?;
         let cust = self.read(&shard);
         let (_, b) = cust.batch(batch).ok_or_else(not_found)?;
-        let positions = b.devices.len();
-        let mut devices = Vec::with_capacity(limit.min(positions));
-        let mut position = offset.min(positions);
-        while position < positions && devices.len() < limit {
-            if let Some(d) = b.devices.get(position).and_then(|s| cust.device(*s)) {
+        let positions = b.end() as usize;
+        let mut devices = Vec::with_capacity(limit.min(b.devices.len()));
+        let mut position = (offset as u64).clamp(b.dropped, b.end()) as usize;
+        for (at, slot) in b.slots_from(position as u64) {
+            if devices.len() >= limit {
+                break;
+            }
+            if let Some(d) = cust.device(slot) {
                 devices.push(cust.row(customer, d, now));
             }
-            position += 1;
+            position = at as usize + 1;
         }
         let next_offset = (position < positions).then_some(position);
         Ok(DeviceRows {

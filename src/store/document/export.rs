@@ -493,8 +493,16 @@ mod tests {
             now: "2026-11-21T10:00:00Z".into(),
             mode: "manual".into(),
         }));
-        // Changes of every kind after the snapshot: a new device in a copied customer, a new
-        // customer, a customer reset, retention.
+        // Changes of every kind after the snapshot: a device deleted and its slot taken by a
+        // new one, a new customer, a customer reset, retention.
+        let k5 = store
+            .list_devices(customer(3), "Hashed", None, 1, done())
+            .unwrap()
+            .devices[0]
+            .id;
+        store
+            .delete_device(customer(3), "Hashed", &k5.to_string(), done())
+            .unwrap();
         store
             .add_devices(customer(3), "Hashed", vec![pk("K6")], t0())
             .unwrap();

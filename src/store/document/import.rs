@@ -111,11 +111,7 @@ impl<'a> Planner<'a> {
             let created_at = time_at(b.creation_date.as_deref(), self.now, || {
                 format!("{bpath}.creationDate")
             })?;
-            let batch = Batch {
-                id: batch_id,
-                created_at,
-                devices: Default::default(),
-            };
+            let batch = Batch::new(batch_id, created_at);
             let mut records = Vec::new();
             for (m, d) in b.devices.iter().enumerate() {
                 let dpath = At(&bpath, "devices", m);
@@ -218,6 +214,7 @@ fn apply(state: &World<'_>, plans: Plans, summary: &mut SeedSummary) {
                     hashed: r.hashed,
                     text: r.text,
                     batch: slot,
+                    position: 0,
                     group,
                     assignment: r.assignment,
                 });

@@ -444,9 +444,8 @@ impl Store {
                 if let Some(shard) = world.customer(customer) {
                     let mut guard = store.write(&shard);
                     let cust = &mut *guard;
-                    if let Some(slot) = cust.device_index.remove(&device)
-                        && let Some(record) =
-                            cust.devices.get_mut(slot as usize).and_then(Option::take)
+                    if let Some(slot) = cust.device_index.get(&device).copied()
+                        && let Some(record) = cust.remove_device(slot)
                     {
                         world.identities().release(&record.identity, customer);
                     }
@@ -544,11 +543,7 @@ impl Store {
             None => {
                 let slot = cust.batches.len() as u32;
                 cust.batch_index.insert(batch.key().clone(), slot);
-                cust.batches.push(Batch {
-                    id: batch,
-                    created_at,
-                    devices: Default::default(),
-                });
+                cust.batches.push(Batch::new(batch, created_at));
                 slot
             }
         };
@@ -565,6 +560,7 @@ impl Store {
                 hashed: d.hashed,
                 text: d.text,
                 batch: slot,
+                position: 0,
                 group,
                 assignment: d.assignment,
             });
