@@ -307,16 +307,17 @@ impl DeviceSubmission {
 /// one shared allocation: a registered device and the job lines that echo it share one copy.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct DeviceText {
+    /// A header of four `char`s (the mask of present fields, then the end offsets of the first
+    /// three fields in the text after it), then the fields; `None` when no field is present.
+    /// The header lives in the allocation rather than beside the pointer, so a `DeviceText` is
+    /// one pointer wide (16 bytes, not 24): a million devices and their job lines carry one each.
     text: Option<Arc<str>>,
-    /// End offsets of the first three fields; the fourth runs to the end.
-    ends: [u16; 3],
-    /// Bit i set: field i is present.
-    present: u8,
 }
 
-// Four fields of MAX_FIELD_CHARS characters of at most 4 bytes fit the u16 offsets: a
-// `DeviceText` cannot truncate, because it is only made from checked `DeviceField`s.
-const _: () = assert!(4 * MAX_FIELD_CHARS * 4 <= u16::MAX as usize + 1);
+// Four fields of MAX_FIELD_CHARS characters of at most 4 bytes give offsets below the surrogate
+// range, so each is one `char` of the header: a `DeviceText` cannot truncate, because it is
+// only made from checked `DeviceField`s.
+const _: () = assert!(4 * MAX_FIELD_CHARS * 4 < 0xD800);
 
 impl DeviceText {
     pub fn new(fields: &TextFields) -> Self {
@@ -326,9 +327,8 @@ impl DeviceText {
             oem_manufacturer_name,
             model_name,
         } = fields.borrowed();
-        let mut text = String::new();
-        let mut ends = [0u16; 3];
-        let mut present = 0u8;
+        let mut body = String::new();
+        let mut header = [0u32; 4];
         for (i, field) in [
             serial_number,
             product_key,
@@ -339,36 +339,38 @@ impl DeviceText {
         .enumerate()
         {
             if let Some(f) = field {
-                present |= 1 << i;
-                text.push_str(f);
+                header[0] |= 1 << i;
+                body.push_str(f);
             }
             if i < 3 {
-                ends[i] = u16::try_from(text.len()).unwrap_or(u16::MAX);
+                header[i + 1] = u32::try_from(body.len()).unwrap_or(u32::MAX);
             }
         }
+        if header[0] == 0 {
+            return Self::default();
+        }
+        let mut text = String::with_capacity(body.len() + 4);
+        text.extend(header.iter().map(|v| char::from_u32(*v).unwrap_or('\0')));
+        text.push_str(&body);
         Self {
-            text: (present != 0).then(|| Arc::from(text)),
-            ends,
-            present,
+            text: Some(Arc::from(text)),
         }
     }
 
     fn field(&self, i: usize) -> Option<&str> {
-        if self.present & (1 << i) == 0 {
+        let text = self.text.as_deref()?;
+        let mut chars = text.chars();
+        let mut header = [0usize; 4];
+        for v in &mut header {
+            *v = chars.next().map_or(0, |c| c as usize);
+        }
+        if header[0] & (1 << i) == 0 {
             return None;
         }
-        let text = self.text.as_deref().unwrap_or("");
-        let start = if i == 0 {
-            0
-        } else {
-            usize::from(self.ends[i - 1])
-        };
-        let end = if i == 3 {
-            text.len()
-        } else {
-            usize::from(self.ends[i])
-        };
-        text.get(start..end)
+        let body = chars.as_str();
+        let start = if i == 0 { 0 } else { header[i] };
+        let end = if i == 3 { body.len() } else { header[i + 1] };
+        body.get(start..end)
     }
 
     pub fn serial_number(&self) -> Option<&str> {
@@ -568,6 +570,18 @@ mod tests {
             assert_eq!(got, expected);
         }
         assert_eq!(DeviceText::default().serial_number(), None);
+        // The longest fields, of multi-byte characters: offsets past a one-byte `char`.
+        let long = |c: char| c.to_string().repeat(MAX_FIELD_CHARS);
+        let (sn, pk, mfr, model) = (long('€'), long('k'), long('😀'), long('é'));
+        let t = ok("", &pk, &sn, &mfr, &model).text();
+        assert_eq!(t.serial_number(), Some(sn.as_str()));
+        assert_eq!(t.product_key(), Some(pk.as_str()));
+        assert_eq!(t.oem_manufacturer_name(), Some(mfr.as_str()));
+        assert_eq!(t.model_name(), Some(model.as_str()));
+        let t = ok("H", "", "", "", "").text();
+        assert_eq!(t, DeviceText::default());
+        // One pointer wide: every registered device and job line carries one.
+        assert_eq!(std::mem::size_of::<DeviceText>(), 16);
     }
 
     fn base64_of(bytes: usize) -> String {

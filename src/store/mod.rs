@@ -614,6 +614,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_registered_device_and_its_job_line_stay_small() {
+        // A million of each are held at once (BENCHMARKS.md, the million scenario): 8 bytes
+        // more here is 16 MiB more there.
+        assert_eq!(std::mem::size_of::<DeviceRecord>(), 96);
+        assert_eq!(std::mem::size_of::<Option<DeviceRecord>>(), 96);
+        assert_eq!(std::mem::size_of::<crate::domain::job::JobEntry>(), 56);
+    }
+
+    #[test]
     fn jobs_are_invisible_to_other_customers() {
         let store = store();
         let (a, b) = (customer(1), customer(2));
