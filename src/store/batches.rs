@@ -561,7 +561,7 @@ mod tests {
         ));
     }
 
-    /// Every listed device of a batch, paging by `page`.
+    /// Every listed device of a batch, a thousand a page.
     fn all(store: &Store, c: CustomerId, b: &str, now: Timestamp) -> Vec<DeviceView> {
         let mut out = Vec::new();
         let mut cursor = None;
