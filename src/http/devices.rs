@@ -21,6 +21,7 @@ use super::partner::Tenant;
 use super::respond::json_response;
 use super::wire::{Attributes, Collection, KeyValue, Link, Links, accepted, no_content};
 use crate::domain::Error;
+use crate::domain::ids::CustomerId;
 use crate::store::DeviceView;
 
 /// Devices per page of `GET …/devices`, as documented.
@@ -149,11 +150,21 @@ async fn add_devices_to_batch(
     CustomerPath { customer, path }: CustomerPath<BatchPath>,
     JsonBytes(bytes): JsonBytes,
 ) -> Result<Response> {
-    let devices = decode::devices_to_add_bytes(&bytes)?;
+    upload(&tenant, customer, &path.batch_id, &bytes)
+}
+
+/// [`add_devices_to_batch`] once its path and body are read; the hand dispatcher's entry.
+pub(super) fn upload(
+    tenant: &Tenant,
+    customer: CustomerId,
+    batch_id: &str,
+    bytes: &[u8],
+) -> Result<Response> {
+    let devices = decode::devices_to_add_bytes(bytes)?;
     let tracking =
         tenant
             .store()
-            .add_devices(customer, &path.batch_id, devices, tenant.state.clock.now())?;
+            .add_devices(customer, batch_id, devices, tenant.state.clock.now())?;
     Ok(accepted(customer, tracking))
 }
 

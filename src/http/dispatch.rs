@@ -1,0 +1,291 @@
+//! The service the server runs: path normalisation, then a hand dispatcher that answers the hot
+//! Partner Center routes (a device upload, a job's status) itself and hands every other request
+//! to the router unchanged.
+//!
+//! Why: with every behaviour kept, the router's share of a request (matching, the `MatchedPath`
+//! and URL-parameter extensions, a boxed service a route and layer, clones of those boxes, `Next`,
+//! extractors that deserialize the path into `String`s) was most of what stood between the
+//! emulator and the bare-axum floor (BENCHMARKS.md, "Per-request overhead, second pass"). The
+//! hot routes run the very same steps ([`super::steps`]: log line and `MS-*` headers, body
+//! deadline, faults and journal, panic catch, `--durability sync`, the auth guard with
+//! idempotency, `--response-bom`) and the very same handler code, called directly. A request the
+//! byte match is not sure of (another method, `HEAD`, an escape in a segment, a customer id that
+//! is not a GUID) goes to the router, which answers it as it always has; a differential test
+//! (`tests/api/dispatch.rs`) holds the two paths to the same bytes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::Request;
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use hyper::body::Incoming;
+use tower::ServiceExt;
+
+use super::AppState;
+use super::body::read_json_bytes;
+use super::partner::{Partner, Tenant};
+use super::{batch_status, devices, normalize};
+use crate::domain::ids::CustomerId;
+
+/// The router behind the hand dispatcher, and the state the hot routes need.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    pub(super) fn new(router: Router, state: AppState) -> Self {
+        Self { router, state }
+    }
+
+    /// The answer to `req`. Not boxed (the server's connection holds it in place), unlike
+    /// [`tower::Service::call`]'s.
+    pub fn answer(&self, req: Request<Incoming>) -> impl Future<Output = Response> + Send + use<> {
+        let req = normalized(req);
+        let hot = if self.state.config.hand_dispatch {
+            Hot::of(req.method(), req.uri().path())
+        } else {
+            None
+        };
+        let target = match hot {
+            Some(hot) => Target::Hot(hot, self.state.clone()),
+            None => Target::Router(self.router.clone()),
+        };
+        async move {
+            match target {
+                Target::Hot(hot, state) => hot.serve(&state, req).await,
+                Target::Router(router) => match router.oneshot(req).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+            }
+        }
+    }
+}
+
+enum Target {
+    Hot(Hot, AppState),
+    Router(Router),
+}
+
+impl tower::Service<Request<Incoming>> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let answer = self.answer(req);
+        Box::pin(async move { Ok(answer.await) })
+    }
+}
+
+/// The body as the router takes it. A body already at its end (a `GET`'s) becomes
+/// `Body::empty()`, which costs no allocation, where `Body::new` boxes the connection's.
+fn normalized(req: Request<Incoming>) -> Request<Body> {
+    normalize::rewrite(req.map(|body| {
+        if body.is_end_stream() {
+            Body::empty()
+        } else {
+            Body::new(body)
+        }
+    }))
+}
+
+/// A hot route, recognised in a canonical path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// `POST /v1/customers/{customer_id}/deviceBatches/{batch_id}/devices`
+    Upload,
+    /// `GET /v1/customers/{customer_id}/batchJobStatus/{tracking_id}`
+    Status,
+}
+
+impl Route {
+    /// The route's template as the router spells it (its `MatchedPath`), for the log line and
+    /// the auth guard.
+    fn template(self) -> &'static str {
+        match self {
+            Route::Upload => "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices",
+            Route::Status => "/v1/customers/{customer_id}/batchJobStatus/{tracking_id}",
+        }
+    }
+}
+
+/// A request the dispatcher answers itself: its route and the customer its path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hot {
+    route: Route,
+    customer: CustomerId,
+}
+
+/// A segment the router would hand to the handler exactly as it stands: not empty, and no
+/// escape for the `Path` extractor to decode.
+fn plain(segment: &str) -> bool {
+    !segment.is_empty() && !segment.contains(['/', '%'])
+}
+
+impl Hot {
+    /// The hot route `method` and the normalised `path` name, when the byte match is sure the
+    /// router would route them there and its extractors would accept the path.
+    fn of(method: &Method, path: &str) -> Option<Hot> {
+        let rest = path.strip_prefix("/v1/customers/")?;
+        let (customer, rest) = rest.split_once('/')?;
+        let route = if *method == Method::POST {
+            let batch = rest
+                .strip_prefix("deviceBatches/")?
+                .strip_suffix("/devices")?;
+            plain(batch).then_some(Route::Upload)?
+        } else if *method == Method::GET {
+            let tracking = rest.strip_prefix("batchJobStatus/")?;
+            plain(tracking).then_some(Route::Status)?
+        } else {
+            return None;
+        };
+        if !plain(customer) {
+            return None;
+        }
+        let customer = CustomerId::parse(customer)?;
+        Some(Hot { route, customer })
+    }
+
+    /// The route's answer, through the same steps as the router's.
+    async fn serve(self, state: &AppState, req: Request) -> Response {
+        let route = self.route.template();
+        let mut response = super::steps(state, req, Some(route), true, |req| {
+            self.handler(state, req)
+        })
+        .await;
+        // The router's route future does this around the whole layer, as it does around the
+        // handler (below): a `Content-Length` for an answer the steps replaced or changed.
+        set_content_length(&mut response);
+        response
+    }
+
+    /// The handler, as the router's extractors would have called it.
+    async fn handler(self, state: &AppState, req: Request) -> Response {
+        let tenant = Tenant::of(state, Partner::of(req.extensions()));
+        let answer = match self.route {
+            Route::Upload => {
+                let (parts, body) = req.into_parts();
+                match read_json_bytes(&parts.headers, body, state.config.max_body).await {
+                    // The path is `…/deviceBatches/{batch_id}/devices`.
+                    Ok(bytes) => {
+                        let batch = parts.uri.path().rsplit('/').nth(1).unwrap_or_default();
+                        devices::upload(&tenant, self.customer, batch, &bytes)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Route::Status => {
+                // The path is `…/batchJobStatus/{tracking_id}`.
+                let tracking = req.uri().path().rsplit('/').next().unwrap_or_default();
+                batch_status::status(&tenant, self.customer, tracking)
+            }
+        };
+        let mut response = answer.into_response();
+        set_content_length(&mut response);
+        response
+    }
+}
+
+/// What axum's route future does to every answer: a `Content-Length` when the body's size is
+/// known and the header is absent. Done where the router does it, so the headers come in the
+/// same order.
+fn set_content_length(response: &mut Response) {
+    if response.headers().contains_key(CONTENT_LENGTH) {
+        return;
+    }
+    if let Some(size) = response.body().size_hint().exact() {
+        let value = if size == 0 {
+            HeaderValue::from_static("0")
+        } else {
+            HeaderValue::from(size)
+        };
+        response.headers_mut().insert(CONTENT_LENGTH, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "c7f3c849-129f-4b85-a96d-4f8e88b315a3";
+
+    fn hot(method: Method, path: &str) -> Option<Route> {
+        Hot::of(&method, path).map(|h| h.route)
+    }
+
+    #[test]
+    fn the_two_hot_routes_are_recognised() {
+        let upload = format!("/v1/customers/{C}/deviceBatches/B/devices");
+        let status = format!("/v1/customers/{C}/batchJobStatus/T");
+        assert_eq!(hot(Method::POST, &upload), Some(Route::Upload));
+        assert_eq!(hot(Method::GET, &status), Some(Route::Status));
+        let customer = Hot::of(&Method::GET, &status).map(|h| h.customer);
+        assert_eq!(customer, CustomerId::parse(C));
+    }
+
+    #[test]
+    fn anything_unsure_is_left_to_the_router() {
+        for (method, path) in [
+            (
+                Method::GET,
+                format!("/v1/customers/{C}/deviceBatches/B/devices"),
+            ),
+            (Method::HEAD, format!("/v1/customers/{C}/batchJobStatus/T")),
+            (
+                Method::PUT,
+                format!("/v1/customers/{C}/deviceBatches/B/devices"),
+            ),
+            (Method::POST, format!("/v1/customers/{C}/batchJobStatus/T")),
+            (
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches/B/devices/D"),
+            ),
+            (
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches/devices"),
+            ),
+            (
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches//devices"),
+            ),
+            (
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches/A/B/devices"),
+            ),
+            (
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches/B%20/devices"),
+            ),
+            (Method::GET, format!("/v1/customers/{C}/batchJobStatus/T/")),
+            (Method::GET, format!("/v1/customers/{C}/batchJobStatus/T/x")),
+            (Method::GET, format!("/v1/customers/{C}/batchJobStatus/%54")),
+            (Method::GET, format!("/v1/customers/{C}/batchJobStatus")),
+            (
+                Method::GET,
+                "/v1/customers/not-a-guid/batchJobStatus/T".to_owned(),
+            ),
+            (
+                Method::GET,
+                "/v1/customers/c7f3c849%2D129f-4b85-a96d-4f8e88b315a3/batchJobStatus/T".to_owned(),
+            ),
+            (Method::GET, format!("/v1/customers/{C}/batchjobstatus/T")),
+            (Method::GET, format!("/v1.0/customers/{C}/batchJobStatus/T")),
+            (Method::GET, format!("/v2/customers/{C}/batchJobStatus/T")),
+        ] {
+            assert_eq!(hot(method.clone(), &path), None, "{method} {path}");
+        }
+    }
+}
