@@ -60,7 +60,10 @@ impl App {
         };
         async move {
             match target {
-                Target::Hot(hot, state) => hot.serve(&state, req).await,
+                // Boxed: the steps make a future of ~7 KB, and hyper moves the future it is
+                // given (and this one moves its parts) several times a request; a box is moved
+                // as a pointer, where the future would be copied whole each time.
+                Target::Hot(hot, state) => Box::pin(hot.serve(&state, req)).await,
                 Target::Router(router) => match router.oneshot(req).await {
                     Ok(response) => response,
                     Err(never) => match never {},
@@ -287,5 +290,25 @@ mod tests {
         ] {
             assert_eq!(hot(method.clone(), &path), None, "{method} {path}");
         }
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+    #[test]
+    fn sizes() {
+        let state = AppState::new(crate::Config::for_tests(), crate::Clock::system());
+        let hot = Hot::of(&Method::GET, "/v1/customers/c7f3c849-129f-4b85-a96d-4f8e88b315a3/batchJobStatus/T").unwrap();
+        let req = || Request::builder().body(Body::empty()).unwrap();
+        eprintln!("serve {}", std::mem::size_of_val(&hot.serve(&state, req())));
+        eprintln!("handler {}", std::mem::size_of_val(&hot.handler(&state, req())));
+        eprintln!("steps-noop {}", std::mem::size_of_val(&super::super::steps(&state, req(), None, true, |_r| async { Response::new(Body::empty()) })));
+        eprintln!("routed {}", std::mem::size_of_val(&super::super::routed(&state, req(), "", true, |_r| async { Response::new(Body::empty()) })));
+        eprintln!("guard {}", std::mem::size_of_val(&super::super::auth::guard(&state, req(), "", |_r| async { Response::new(Body::empty()) })));
+        eprintln!("idem {}", std::mem::size_of_val(&super::super::idempotency::idempotent_writes(&state, req(), |_r| async { Response::new(Body::empty()) })));
+        eprintln!("fj {}", std::mem::size_of_val(&super::super::intercept::faults_and_journal(&state, req(), |_r| async { Response::new(Body::empty()) })));
+        eprintln!("log {}", std::mem::size_of_val(&super::super::log::observe(req(), None, |_r| async { Response::new(Body::empty()) })));
+        eprintln!("readjson {}", std::mem::size_of_val(&read_json_bytes(&Default::default(), Body::empty(), 1)));
+        eprintln!("req {} resp {}", std::mem::size_of::<Request>(), std::mem::size_of::<Response>());
     }
 }
