@@ -138,21 +138,30 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
     Ok(buffer.freeze())
 }
 
-/// Whether the request declares a JSON body: `application/json` or `text/json`, any parameters.
+/// Whether the request declares a JSON body: `application/json` or `text/json`, any parameters,
+/// any case. Compared in place: only a refusal copies the header, for its message.
 fn is_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let raw = headers.get(header::CONTENT_TYPE);
-    let text = raw.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let essence = text.as_deref().map(|t| {
-        t.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
-    match essence.as_deref() {
-        Some("application/json" | "text/json") => Ok(()),
-        _ => Err(ApiError::unsupported_media_type(text.as_deref())),
+    if raw.is_some_and(|v| declares_json(v.as_bytes())) {
+        return Ok(());
     }
+    let text = raw.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Err(ApiError::unsupported_media_type(text.as_deref()))
+}
+
+/// The essence of a `Content-Type` (before any `;`, trimmed) is a JSON type. A value with
+/// non-ASCII bytes is read as text first, as it always was, so that Unicode spaces trim alike.
+fn declares_json(value: &[u8]) -> bool {
+    let json = |essence: &[u8]| {
+        essence.eq_ignore_ascii_case(b"application/json")
+            || essence.eq_ignore_ascii_case(b"text/json")
+    };
+    if value.is_ascii() {
+        let end = value.iter().position(|&b| b == b';').unwrap_or(value.len());
+        return json(value[..end].trim_ascii());
+    }
+    let text = String::from_utf8_lossy(value);
+    json(text.split(';').next().unwrap_or("").trim().as_bytes())
 }
 
 /// Parses a JSON body, tolerating a UTF-8 BOM before it as the .NET service does.
@@ -202,6 +211,13 @@ mod tests {
             assert!(is_json(&with_type(t)).is_ok(), "{t}");
         }
         assert!(is_json(&with_type("application/xml")).is_err());
+        assert!(is_json(&with_type(" application/JSON ;x")).is_ok());
+        assert!(is_json(&with_type("application/jsonx")).is_err());
+        assert!(is_json(&with_type("")).is_err());
+        assert!(declares_json(
+            "application/json\u{a0}; charset=utf-8".as_bytes()
+        ));
+        assert!(!declares_json(b"application/json\xff"));
         assert!(is_json(&HeaderMap::new()).is_err());
     }
 

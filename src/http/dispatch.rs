@@ -48,11 +48,17 @@ impl App {
     /// The answer to `req`. Not boxed (the server's connection holds it in place), unlike
     /// [`tower::Service::call`]'s.
     pub fn answer(&self, req: Request<Incoming>) -> impl Future<Output = Response> + Send + use<> {
-        let req = normalized(req);
-        let hot = if self.state.config.hand_dispatch {
-            Hot::of(req.method(), req.uri().path())
-        } else {
-            None
+        let req = req.map(body);
+        // A path the match accepts is canonical already (every segment it reads is in its
+        // documented spelling, none is empty), so the rewrite is skipped for it; any other is
+        // rewritten and matched again.
+        let (req, hot) = match self.hot(&req) {
+            Some(hot) => (req, Some(hot)),
+            None => {
+                let req = normalize::rewrite(req);
+                let hot = self.hot(&req);
+                (req, hot)
+            }
         };
         let target = match hot {
             Some(hot) => Target::Hot(hot, self.state.clone()),
@@ -69,6 +75,16 @@ impl App {
                     Err(never) => match never {},
                 },
             }
+        }
+    }
+}
+
+impl App {
+    fn hot(&self, req: &Request) -> Option<Hot> {
+        if self.state.config.hand_dispatch {
+            Hot::of(req.method(), req.uri().path())
+        } else {
+            None
         }
     }
 }
@@ -95,14 +111,12 @@ impl tower::Service<Request<Incoming>> for App {
 
 /// The body as the router takes it. A body already at its end (a `GET`'s) becomes
 /// `Body::empty()`, which costs no allocation, where `Body::new` boxes the connection's.
-fn normalized(req: Request<Incoming>) -> Request<Body> {
-    normalize::rewrite(req.map(|body| {
-        if body.is_end_stream() {
-            Body::empty()
-        } else {
-            Body::new(body)
-        }
-    }))
+fn body(body: Incoming) -> Body {
+    if body.is_end_stream() {
+        Body::empty()
+    } else {
+        Body::new(body)
+    }
 }
 
 /// A hot route, recognised in a canonical path.
@@ -135,7 +149,7 @@ struct Hot {
 /// A segment the router would hand to the handler exactly as it stands: not empty, and no
 /// escape for the `Path` extractor to decode.
 fn plain(segment: &str) -> bool {
-    !segment.is_empty() && !segment.contains(['/', '%'])
+    !segment.is_empty() && !segment.bytes().any(|b| b == b'/' || b == b'%')
 }
 
 impl Hot {
@@ -143,7 +157,13 @@ impl Hot {
     /// router would route them there and its extractors would accept the path.
     fn of(method: &Method, path: &str) -> Option<Hot> {
         let rest = path.strip_prefix("/v1/customers/")?;
-        let (customer, rest) = rest.split_once('/')?;
+        // A customer GUID is 36 bytes in its usual spelling; any other length is looked for.
+        let slash = match rest.as_bytes().get(36) {
+            Some(b'/') => 36,
+            _ => rest.bytes().position(|b| b == b'/')?,
+        };
+        let (customer, rest) = rest.split_at_checked(slash)?;
+        let rest = rest.strip_prefix('/')?;
         let route = if *method == Method::POST {
             let batch = rest
                 .strip_prefix("deviceBatches/")?
@@ -290,25 +310,5 @@ mod tests {
         ] {
             assert_eq!(hot(method.clone(), &path), None, "{method} {path}");
         }
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    use super::*;
-    #[test]
-    fn sizes() {
-        let state = AppState::new(crate::Config::for_tests(), crate::Clock::system());
-        let hot = Hot::of(&Method::GET, "/v1/customers/c7f3c849-129f-4b85-a96d-4f8e88b315a3/batchJobStatus/T").unwrap();
-        let req = || Request::builder().body(Body::empty()).unwrap();
-        eprintln!("serve {}", std::mem::size_of_val(&hot.serve(&state, req())));
-        eprintln!("handler {}", std::mem::size_of_val(&hot.handler(&state, req())));
-        eprintln!("steps-noop {}", std::mem::size_of_val(&super::super::steps(&state, req(), None, true, |_r| async { Response::new(Body::empty()) })));
-        eprintln!("routed {}", std::mem::size_of_val(&super::super::routed(&state, req(), "", true, |_r| async { Response::new(Body::empty()) })));
-        eprintln!("guard {}", std::mem::size_of_val(&super::super::auth::guard(&state, req(), "", |_r| async { Response::new(Body::empty()) })));
-        eprintln!("idem {}", std::mem::size_of_val(&super::super::idempotency::idempotent_writes(&state, req(), |_r| async { Response::new(Body::empty()) })));
-        eprintln!("fj {}", std::mem::size_of_val(&super::super::intercept::faults_and_journal(&state, req(), |_r| async { Response::new(Body::empty()) })));
-        eprintln!("log {}", std::mem::size_of_val(&super::super::log::observe(req(), None, |_r| async { Response::new(Body::empty()) })));
-        eprintln!("readjson {}", std::mem::size_of_val(&read_json_bytes(&Default::default(), Body::empty(), 1)));
-        eprintln!("req {} resp {}", std::mem::size_of::<Request>(), std::mem::size_of::<Response>());
     }
 }
