@@ -133,8 +133,8 @@ impl Route {
     /// the auth guard.
     fn template(self) -> &'static str {
         match self {
-            Route::Upload => "/v1/customers/{customer_id}/deviceBatches/{batch_id}/devices",
-            Route::Status => "/v1/customers/{customer_id}/batchJobStatus/{tracking_id}",
+            Route::Upload => devices::DEVICES,
+            Route::Status => batch_status::STATUS,
         }
     }
 }
@@ -189,8 +189,8 @@ impl Hot {
             self.handler(state, req)
         })
         .await;
-        // The router's route future does this around the whole layer, as it does around the
-        // handler (below): a `Content-Length` for an answer the steps replaced or changed.
+        // The router's outermost route future does this (its inner ones do not), after the
+        // `MS-*` headers, so the headers come in the same order.
         set_content_length(&mut response);
         response
     }
@@ -216,15 +216,12 @@ impl Hot {
                 batch_status::status(&tenant, self.customer, tracking)
             }
         };
-        let mut response = answer.into_response();
-        set_content_length(&mut response);
-        response
+        answer.into_response()
     }
 }
 
 /// What axum's route future does to every answer: a `Content-Length` when the body's size is
-/// known and the header is absent. Done where the router does it, so the headers come in the
-/// same order.
+/// known and the header is absent.
 fn set_content_length(response: &mut Response) {
     if response.headers().contains_key(CONTENT_LENGTH) {
         return;
