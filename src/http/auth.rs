@@ -14,13 +14,16 @@ use crate::config::AuthMode;
 use crate::domain::ids::TenantId;
 
 /// The token of `Authorization: Bearer <non-empty token>` (scheme in any case).
+// `to_str` admits visible ASCII and tabs only, so ASCII trimming is all the trimming there is.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .map(|(_, token)| token.trim())
+        .and_then(|v| v.trim_ascii().split_once(' '))
+        .filter(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer") && !token.trim_ascii().is_empty()
+        })
+        .map(|(_, token)| token.trim_ascii())
 }
 
 fn has_bearer(headers: &HeaderMap) -> bool {

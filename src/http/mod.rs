@@ -204,14 +204,11 @@ where
 {
     let sync = state.config.durability == crate::config::Durability::Sync
         && state.config.state_file.is_some();
-    if sync {
-        durable::sync_writes(state, req, |req| {
-            partner_center(state, req, route, guarded, handler)
-        })
-        .await
-    } else {
-        partner_center(state, req, route, guarded, handler).await
-    }
+    // One call site, so the request's future holds one `partner_center` future, not two.
+    durable::sync_writes(state, req, sync, |req| {
+        partner_center(state, req, route, guarded, handler)
+    })
+    .await
 }
 
 async fn partner_center<F, Fut>(
