@@ -254,6 +254,47 @@ mod tests {
         assert_eq!(customer, CustomerId::parse(C));
     }
 
+    /// The templates are the router's own: a request routed there reports the same
+    /// `MatchedPath`, and the auth guard covers them.
+    #[tokio::test]
+    async fn the_templates_are_the_routers() {
+        use axum::extract::MatchedPath;
+        let state = AppState::new(crate::Config::for_tests(), crate::Clock::system());
+        for (route, method, path) in [
+            (
+                Route::Upload,
+                Method::POST,
+                format!("/v1/customers/{C}/deviceBatches/B/devices"),
+            ),
+            (
+                Route::Status,
+                Method::GET,
+                format!("/v1/customers/{C}/batchJobStatus/T"),
+            ),
+        ] {
+            assert!(super::super::auth::guarded(route.template(), &method));
+            let probe =
+                axum::middleware::from_fn(|req: Request, _: axum::middleware::Next| async move {
+                    let matched = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|m| m.as_str().to_owned());
+                    matched.unwrap_or_default().into_response()
+                });
+            let router = super::super::router(state.clone()).layer(probe);
+            let request = Request::builder()
+                .method(method)
+                .uri(&path)
+                .body(Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            assert_eq!(&body[..], route.template().as_bytes(), "{path}");
+        }
+    }
+
     #[test]
     fn anything_unsure_is_left_to_the_router() {
         for (method, path) in [

@@ -107,7 +107,14 @@ async fn send(app: &TestApp, tracking: &str, case: &Case) -> Answer {
     if let Some(body) = case.body {
         request = request.body(body);
     }
-    let response = request.send().await.expect("an answer");
+    // Near misses get error answers the document does not list for their path, so every
+    // error is checked as a fault's would be (the envelope, or the gateway's 429); a `HEAD`
+    // answer has no body, which only the document check allows for.
+    let response = if case.method == Method::HEAD {
+        request.send_checked().await
+    } else {
+        request.send_faultable().await
+    };
     let mut seen = Vec::new();
     let status = response.status().as_u16();
     let headers = response
@@ -121,8 +128,7 @@ async fn send(app: &TestApp, tracking: &str, case: &Case) -> Answer {
             (name.as_str().to_owned(), value)
         })
         .collect();
-    let body = response.bytes().await.expect("a body");
-    let body = masked(&String::from_utf8_lossy(&body), &mut seen);
+    let body = masked(&String::from_utf8_lossy(&response.bytes()), &mut seen);
     Answer {
         status,
         headers,
@@ -138,9 +144,8 @@ async fn setup(app: &TestApp) -> String {
         .header("Authorization", TOKEN)
         .header("Content-Type", "application/json")
         .body(r#"{"batchId": "B", "devices": [{"productKey": "SETUP"}]}"#)
-        .send()
-        .await
-        .expect("an answer");
+        .send_faultable()
+        .await;
     response
         .headers()
         .get("location")
