@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use tower::ServiceExt;
 
 use super::AppState;
-use super::body::read_json_bytes;
+use super::body::read_json_whole;
 use super::partner::{Partner, Tenant};
 use super::{batch_status, devices, normalize};
 use crate::domain::ids::CustomerId;
@@ -199,7 +199,8 @@ impl Hot {
         let answer = match self.route {
             Route::Upload => {
                 let (parts, body) = req.into_parts();
-                match read_json_bytes(&parts.headers, body, state.config.max_body).await {
+                // The journal has read the body: it is whole in memory.
+                match read_json_whole(&parts.headers, body, state.config.max_body).await {
                     // The path is `…/deviceBatches/{batch_id}/devices`.
                     Ok(bytes) => {
                         let batch = parts.uri.path().rsplit('/').nth(1).unwrap_or_default();
