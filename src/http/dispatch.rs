@@ -45,8 +45,8 @@ impl App {
         Self { router, state }
     }
 
-    /// The answer to `req`. Not boxed (the server's connection holds it in place), unlike
-    /// [`tower::Service::call`]'s.
+    /// The answer to `req`. Not boxed itself (the server's connection holds it in place; only a
+    /// hot route's steps are, below), unlike [`tower::Service::call`]'s.
     pub fn answer(&self, req: Request<Incoming>) -> impl Future<Output = Response> + Send + use<> {
         let req = req.map(body);
         // A path the match accepts is canonical already (every segment it reads is in its
@@ -77,9 +77,7 @@ impl App {
             }
         }
     }
-}
 
-impl App {
     fn hot(&self, req: &Request) -> Option<Hot> {
         if self.state.config.hand_dispatch {
             Hot::of(req.method(), req.uri().path())
