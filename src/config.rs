@@ -220,6 +220,12 @@ pub struct Config {
     /// fixed for users, shortened by tests.
     #[arg(skip = WRITE_TIMEOUT)]
     pub write_timeout: Duration,
+
+    /// Whether the hot Partner Center routes are answered by the hand dispatcher
+    /// (`http::dispatch`) rather than the router. Not a flag: on for users; the differential
+    /// test turns it off to hold the two paths to the same answers.
+    #[arg(skip = true)]
+    pub hand_dispatch: bool,
 }
 
 // EMULATOR: Partner Center documents no write timeout; this one frees clients that stop reading.

@@ -14,6 +14,10 @@ impl CustomerId {
         // .NET's Guid.Parse accepts the hyphenated, braced and bare-hex forms; so does `Uuid`.
         Uuid::parse_str(raw.trim()).ok().map(Self)
     }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
 }
 
 impl From<Uuid> for CustomerId {
@@ -113,6 +117,10 @@ macro_rules! guid_id {
             /// Parses a GUID; `None` for anything else (an unknown id, for the caller).
             pub fn parse(raw: &str) -> Option<Self> {
                 Uuid::parse_str(raw.trim()).ok().map(Self)
+            }
+
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
             }
         }
 

@@ -1,9 +1,10 @@
 //! The token check on Partner Center routes: presence (`--auth bearer`), or a verified token of
 //! the mock Entra ID (`--auth jwt`), whose claims then ride along in the request's extensions.
 
-use axum::extract::{MatchedPath, Request};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -13,13 +14,16 @@ use crate::config::AuthMode;
 use crate::domain::ids::TenantId;
 
 /// The token of `Authorization: Bearer <non-empty token>` (scheme in any case).
+// `to_str` admits visible ASCII and tabs only, so ASCII trimming is all the trimming there is.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .map(|(_, token)| token.trim())
+        .and_then(|v| v.trim_ascii().split_once(' '))
+        .filter(|(scheme, token)| {
+            scheme.eq_ignore_ascii_case("bearer") && !token.trim_ascii().is_empty()
+        })
+        .map(|(_, token)| token.trim_ascii())
 }
 
 fn has_bearer(headers: &HeaderMap) -> bool {
@@ -32,7 +36,7 @@ const APP_USER_ONLY: &str = "/v1/customers/{customer_id}/deviceBatches";
 /// `--auth jwt`: the token must be one this emulator issued, unexpired on the emulator clock,
 /// for Partner Center. Its claims are handed on as a [`crate::identity::AccessClaims`] extension,
 /// and its `tid` as the request's [`Partner`].
-fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
+fn verified(state: &AppState, req: &mut Request, route: &str) -> Result<(), ApiError> {
     let token = bearer(req.headers()).ok_or_else(ApiError::unauthorized)?;
     let key = state
         .keys
@@ -41,11 +45,7 @@ fn verified(state: &AppState, req: &mut Request) -> Result<(), ApiError> {
     let now = state.clock.now().as_offset().unix_timestamp();
     let claims = crate::identity::tokens::verify(&key, token, now)
         .map_err(|e| ApiError::token_refused(&e.to_string()))?;
-    let create_batch = req.method() == Method::POST
-        && req
-            .extensions()
-            .get::<MatchedPath>()
-            .is_some_and(|p| p.as_str() == APP_USER_ONLY);
+    let create_batch = req.method() == Method::POST && route == APP_USER_ONLY;
     if create_batch && claims.app_only {
         return Err(ApiError::app_only_forbidden());
     }
@@ -83,14 +83,21 @@ pub fn guarded(route: &str, method: &Method) -> bool {
 /// Whoever names the request's partner tenant ([`Partner`]) does so before idempotent writes run,
 /// so replays stay within that partner; the partner is copied onto the response for the journal.
 /// With `--auth jwt` that is this guard, from the verified token's `tid`.
-pub async fn guard(state: &AppState, mut req: Request, next: Next) -> Response {
+///
+/// `route` is the matched path template (the router's `MatchedPath`, or the hand dispatcher's
+/// template for the same route); `inner` the handler.
+pub async fn guard<F, Fut>(state: &AppState, mut req: Request, route: &str, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let checked = match state.config.auth {
         AuthMode::Off => Ok(()),
         // EMULATOR: in `bearer` mode the token is not validated; any non-empty bearer token
         // stands for a signed-in partner.
         AuthMode::Bearer if has_bearer(req.headers()) => Ok(()),
         AuthMode::Bearer => Err(ApiError::unauthorized()),
-        AuthMode::Jwt => verified(state, &mut req),
+        AuthMode::Jwt => verified(state, &mut req, route),
     };
     if let Err(e) = checked.and_then(|()| super::customers::check(state, &req)) {
         return e.into_response();
@@ -99,7 +106,7 @@ pub async fn guard(state: &AppState, mut req: Request, next: Next) -> Response {
         return throttled;
     }
     let partner = Partner::of(req.extensions());
-    let mut response = super::idempotency::idempotent_writes(state, req, next).await;
+    let mut response = super::idempotency::idempotent_writes(state, req, inner).await;
     if partner.is_some() {
         response.extensions_mut().insert(Partner(partner));
     }
@@ -155,10 +162,11 @@ mod tests {
         }
         async fn guarded_by(
             axum::extract::State(state): axum::extract::State<AppState>,
+            route: axum::extract::MatchedPath,
             req: Request,
-            next: Next,
+            next: axum::middleware::Next,
         ) -> Response {
-            guard(&state, req, next).await
+            guard(&state, req, route.as_str(), |req| next.run(req)).await
         }
         let app: Router = Router::new()
             .route("/v1/customers/{customer_id}/deviceBatches", get(tenant))

@@ -11,8 +11,14 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, code};
 use crate::app::AppState;
 
-/// A step of [`super::per_request`] around everything after routing (`inner`).
-pub async fn sync_writes<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+/// A step of [`super::per_request`] around everything after routing (`inner`), when `enabled`
+/// (`--durability sync` with a state file).
+pub async fn sync_writes<F, Fut>(
+    state: &AppState,
+    req: Request,
+    enabled: bool,
+    inner: F,
+) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -24,13 +30,15 @@ where
     // The mock Entra ID's grants live in memory only (see README), so its writes wait for
     // nothing.
     let path = req.uri().path();
-    if !write || !(path.starts_with("/v1/") || path.starts_with("/_emulator/")) {
-        return inner(req).await;
-    }
-    if let Some(reason) = state.persistence.failure() {
+    let waits = enabled && write && (path.starts_with("/v1/") || path.starts_with("/_emulator/"));
+    if waits && let Some(reason) = state.persistence.failure() {
         return unavailable(&reason).into_response();
     }
+    // One call site for `inner`, so this future holds one of its futures, not two.
     let response = inner(req).await;
+    if !waits {
+        return response;
+    }
     // Reads through POST (token requests, refused writes) change nothing and wait for nothing
     // beyond the last save.
     let position = state.store.log().position();

@@ -1,10 +1,11 @@
 //! `MS-RequestId` idempotency for writes: a retry with the same id, route and body replays the
 //! first successful answer and changes nothing; the same id with another body is a 409.
 
+use std::future::Future;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use xxhash_rust::xxh3::xxh3_128;
@@ -46,7 +47,12 @@ fn percent_decoded(segment: &str) -> Option<String> {
 /// Headers a replay reproduces; the `MS-*` ones are set afresh for each answer.
 const REPLAYED: [&str; 2] = ["location", "content-type"];
 
-pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Response {
+/// The last step before the handler (`inner`).
+pub async fn idempotent_writes<F, Fut>(state: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let is_write = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -58,7 +64,7 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         .filter(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let Some(request_id) = request_id else {
-        return next.run(req).await;
+        return inner(req).await;
     };
     let (parts, body) = req.into_parts();
     let bytes = match read_limited(&parts.headers, body, state.config.max_body).await {
@@ -89,7 +95,7 @@ pub async fn idempotent_writes(state: &AppState, req: Request, next: Next) -> Re
         )
         .into_response(),
         Claim::Proceed => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let response = inner(Request::from_parts(parts, Body::from(bytes))).await;
             if !response.status().is_success() {
                 idempotency.release(&key);
                 return response;

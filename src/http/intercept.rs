@@ -85,10 +85,13 @@ where
         Ok(bytes) => {
             let fault = state.store.fire_fault(&method, &path, customer, now);
             let response = match fault.map(|(_, effect)| effect) {
-                None => inner(Request::from_parts(parts, buffered(&bytes))).await,
-                Some(Effect::Delay { ms }) => {
-                    // Latency is real time by nature: it delays the answer, not the emulated clock.
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                // One call site for `inner`, so this future holds one of its futures, not two.
+                effect @ (None | Some(Effect::Delay { .. })) => {
+                    if let Some(Effect::Delay { ms }) = effect {
+                        // Latency is real time by nature: it delays the answer, not the
+                        // emulated clock.
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
                     inner(Request::from_parts(parts, buffered(&bytes))).await
                 }
                 Some(Effect::Status(status)) => injected_status(status, fault.map(|(id, _)| id)),

@@ -8,14 +8,16 @@
 use std::future::Future;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::Response;
 
 use super::headers::RequestIds;
 use crate::telemetry::{self, RequestLine};
 
-/// A step of [`super::per_request`], the outermost: `inner` is the rest of the request.
-pub async fn observe<F, Fut>(req: Request, inner: F) -> Response
+/// A step of [`super::per_request`], the outermost: `inner` is the rest of the request, `route`
+/// its matched path template (the router's `MatchedPath`, or the hand dispatcher's spelling of
+/// the same).
+pub async fn observe<F, Fut>(req: Request, route: Option<&str>, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -25,14 +27,13 @@ where
     let method = req.method().clone();
     // Cheap clones (reference counts), taken before the request is handed on.
     let uri = req.uri().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
     let ids = RequestIds::of(req.headers());
     let mut response = inner(req).await;
     ids.stamp(response.headers_mut());
     let correlation_id = String::from_utf8_lossy(ids.correlation_id.as_bytes());
     let status = response.status().as_u16();
     let path = uri.path();
-    let route = route.as_ref().map_or("-", MatchedPath::as_str);
+    let route = route.unwrap_or("-");
     // A container health check probes every few seconds; its lines would bury the rest.
     let probe = path == "/_emulator/health";
     let enabled = if probe {

@@ -11,6 +11,7 @@ mod deadline;
 mod decode;
 mod device_batches;
 mod devices;
+mod dispatch;
 mod durable;
 pub(crate) mod emulator;
 mod encoding;
@@ -45,14 +46,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use hyper::body::Incoming;
-use tower::ServiceExt;
-use tower::util::MapRequest;
 
 use error::{ApiError, code};
 
@@ -154,13 +151,35 @@ pub fn router(state: AppState) -> Router {
 /// journaled and logged, never a dropped connection), then [`routed`]. One layer rather than
 /// six: a `Router::layer` or `route_layer` wraps each route in a boxed service, and each call
 /// clones the boxed services beneath it, so every extra layer costs allocations on every request
-/// (BENCHMARKS.md, "Per-request overhead, second pass").
+/// (BENCHMARKS.md, "Per-request overhead, second pass"). The hot routes skip the router and run
+/// the same steps from [`dispatch`].
 async fn per_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    log::observe(req, |req| async {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map(MatchedPath::as_str);
+    let guarded = route.is_some_and(|route| auth::guarded(route, req.method()));
+    steps(&state, req, route, guarded, |req| next.run(req)).await
+}
+
+/// The steps of [`per_request`] around `handler`, for a request of `route` (the matched path
+/// template) that `auth::guarded` says is `guarded`.
+async fn steps<F, Fut>(
+    state: &AppState,
+    req: Request,
+    route: Option<&str>,
+    guarded: bool,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    log::observe(req, route, |req| async move {
         // Outside the journal, which reads every body: a stalled body must time out there too.
-        let req = body::read_deadline(&state, req);
-        intercept::faults_and_journal(&state, req, |req| {
-            Caught(Box::pin(routed(&state, req, next)))
+        let req = body::read_deadline(state, req);
+        intercept::faults_and_journal(state, req, |req| async move {
+            // Pinned in this future's own frame: a box a request would cost an allocation.
+            let routed = std::pin::pin!(routed(state, req, route.unwrap_or(""), guarded, handler));
+            Caught(routed).await
         })
         .await
     })
@@ -172,25 +191,41 @@ async fn per_request(State(state): State<AppState>, req: Request, next: Next) ->
 /// guard's 401s, 403s, 404s and 429s carry the BOM too). As route layers these ran on a route's
 /// own methods only, not on its 405 fallback (axum swaps the fallback in unlayered), so a wrong
 /// method is 405 with or without a token; [`auth::guarded`] keeps that.
-async fn routed(state: &AppState, req: Request, next: Next) -> Response {
-    let guarded = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|route| auth::guarded(route.as_str(), req.method()));
+async fn routed<F, Fut>(
+    state: &AppState,
+    req: Request,
+    route: &str,
+    guarded: bool,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let sync = state.config.durability == crate::config::Durability::Sync
         && state.config.state_file.is_some();
-    if sync {
-        durable::sync_writes(state, req, |req| partner_center(state, req, next, guarded)).await
-    } else {
-        partner_center(state, req, next, guarded).await
-    }
+    // One call site, so the request's future holds one `partner_center` future, not two.
+    durable::sync_writes(state, req, sync, |req| {
+        partner_center(state, req, route, guarded, handler)
+    })
+    .await
 }
 
-async fn partner_center(state: &AppState, req: Request, next: Next, guarded: bool) -> Response {
+async fn partner_center<F, Fut>(
+    state: &AppState,
+    req: Request,
+    route: &str,
+    guarded: bool,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if !guarded {
-        return next.run(req).await;
+        return handler(req).await;
     }
-    let response = auth::guard(state, req, next).await;
+    let response = auth::guard(state, req, route, handler).await;
     if state.config.response_bom {
         bom::prefix(response).await
     } else {
@@ -199,9 +234,9 @@ async fn partner_center(state: &AppState, req: Request, next: Next, guarded: boo
 }
 
 /// A request's future whose panic becomes the one 500 envelope.
-struct Caught<F>(Pin<Box<F>>);
+struct Caught<'a, F>(Pin<&'a mut F>);
 
-impl<F: Future<Output = Response>> Future for Caught<F> {
+impl<F: Future<Output = Response>> Future for Caught<'_, F> {
     type Output = Response;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Response> {
@@ -213,17 +248,13 @@ impl<F: Future<Output = Response>> Future for Caught<F> {
     }
 }
 
-/// The whole service as the server runs it.
-pub type App = MapRequest<Router, fn(Request<Incoming>) -> Request<Body>>;
+pub use dispatch::App;
 
-/// Wraps the router with path normalisation, which must run before routing (a `Router::layer`
-/// middleware runs after the route is chosen).
+/// The whole service as the server runs it: path normalisation (which must run before routing;
+/// a `Router::layer` middleware runs after the route is chosen), then the hand dispatcher, which
+/// hands what it does not serve itself to [`router`].
 pub fn app(state: AppState) -> App {
-    router(state).map_request(normalized as fn(Request<Incoming>) -> Request<Body>)
-}
-
-fn normalized(req: Request<Incoming>) -> Request<Body> {
-    normalize::rewrite(req.map(Body::new))
+    App::new(router(state.clone()), state)
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {
@@ -251,8 +282,10 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
     use axum::routing::get;
     use http_body_util::BodyExt;
+    use tower::ServiceExt;
 
     async fn boom() -> &'static str {
         panic!("handler bug")

@@ -17,12 +17,11 @@ use tokio::net::TcpListener;
 use axum::extract::Request;
 use axum::response::Response;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use super::deadline::{Limits, Phase, Timed};
 use super::intercept::DropConnection;
 use super::transport::Transport;
-use super::{AppState, app};
+use super::{App, AppState, app};
 
 /// The error that makes hyper close a connection without answering (a `drop` fault).
 #[derive(Debug)]
@@ -42,11 +41,11 @@ impl From<std::convert::Infallible> for Dropped {
     }
 }
 
-fn drop_marked(result: Result<Response, std::convert::Infallible>) -> Result<Response, Dropped> {
-    match result {
-        Ok(response) if response.extensions().get::<DropConnection>().is_some() => Err(Dropped),
-        Ok(response) => Ok(response),
-        Err(never) => match never {},
+fn drop_marked(response: Response) -> Result<Response, Dropped> {
+    if response.extensions().get::<DropConnection>().is_some() {
+        Err(Dropped)
+    } else {
+        Ok(response)
     }
 }
 
@@ -74,20 +73,11 @@ pub async fn serve_tls(
     accept_loop(listener, Some(TlsAcceptor::from(tls)), state, shutdown).await
 }
 
-fn mark(transport: Transport) -> impl Fn(Request<Incoming>) -> Request<Incoming> + Clone {
-    move |mut req: Request<Incoming>| {
-        // Absent means plain HTTP, so only HTTPS requests pay for the extension.
-        if transport != Transport::Http {
-            req.extensions_mut().insert(transport);
-        }
-        req
-    }
-}
-
 /// The app as one connection's hyper service, telling `phase` when a request is being served
 /// and when it has been answered.
-fn phased<S>(
-    app: S,
+fn phased(
+    app: App,
+    transport: Transport,
     phase: Arc<Phase>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -96,22 +86,19 @@ fn phased<S>(
     Future = impl Future<Output = Result<Response, Dropped>> + Send,
 > + Clone
 + Send
-+ 'static
-where
-    S: tower::Service<Request<Incoming>, Response = Response, Error = Dropped>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    hyper::service::service_fn(move |req: Request<Incoming>| {
++ 'static {
+    hyper::service::service_fn(move |mut req: Request<Incoming>| {
         phase.serving();
-        let call = app.clone().oneshot(req);
+        // Absent means plain HTTP, so only HTTPS requests pay for the extension.
+        if transport != Transport::Http {
+            req.extensions_mut().insert(transport);
+        }
+        let answer = app.answer(req);
         let phase = phase.clone();
         async move {
-            let answer = call.await;
+            let answer = answer.await;
             phase.answered();
-            answer
+            drop_marked(answer)
         }
     })
 }
@@ -137,9 +124,7 @@ async fn accept_loop(
     } else {
         Transport::Http
     };
-    let app = app(state)
-        .map_request(mark(transport))
-        .map_result(drop_marked as fn(_) -> _);
+    let app = app(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -166,7 +151,7 @@ async fn accept_loop(
             b
         };
         let phase = Phase::new();
-        let service = phased(app.clone(), phase.clone());
+        let service = phased(app.clone(), transport, phase.clone());
         match &tls {
             None => {
                 let stream = Timed::new(WriteTimeout::new(stream, write_timeout), phase, limits);

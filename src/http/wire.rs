@@ -5,7 +5,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::ApiError;
 use crate::domain::ids::{CustomerId, TrackingId};
 
 /// `{"objectType": "..."}`, serialized last in every resource as the service does.
@@ -21,20 +20,30 @@ impl Attributes {
     }
 }
 
-/// The `Location` of a job: relative and without `/v1`, exactly as Partner Center writes it
-/// (PowerShell reads the tracking id as `Split('/')[4]`).
-pub fn job_location(customer: CustomerId, tracking: TrackingId) -> String {
-    format!("/customers/{customer}/batchJobStatus/{tracking}")
+const GUID: usize = uuid::fmt::Hyphenated::LENGTH;
+const CUSTOMERS: &[u8] = b"/customers/";
+const STATUS: &[u8] = b"/batchJobStatus/";
+
+/// The `Location` of a job, `/customers/{customer}/batchJobStatus/{tracking}`: relative and
+/// without `/v1`, exactly as Partner Center writes it (PowerShell reads the tracking id as
+/// `Split('/')[4]`). Written into one buffer without `fmt`: every upload answers one, and
+/// `format!` with the ids' `Display` cost ~1,000 instructions.
+fn job_location(customer: CustomerId, tracking: TrackingId) -> HeaderValue {
+    let mut text = [0u8; CUSTOMERS.len() + GUID + STATUS.len() + GUID];
+    let (head, rest) = text.split_at_mut(CUSTOMERS.len());
+    head.copy_from_slice(CUSTOMERS);
+    let (id, rest) = rest.split_at_mut(GUID);
+    customer.as_uuid().hyphenated().encode_lower(id);
+    let (middle, id) = rest.split_at_mut(STATUS.len());
+    middle.copy_from_slice(STATUS);
+    tracking.as_uuid().hyphenated().encode_lower(id);
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("/"))
 }
 
 /// `202 Accepted`, empty body (`Content-Length: 0`), `Location` of the new job.
 pub fn accepted(customer: CustomerId, tracking: TrackingId) -> Response {
     let location = job_location(customer, tracking);
-    match HeaderValue::try_from(location) {
-        Ok(location) => (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response(),
-        // A GUID-only location is always a valid header value.
-        Err(_) => ApiError::internal().into_response(),
-    }
+    (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
 }
 
 /// `ResourceCollection<T>`: `totalCount` is the number of items in this answer, as in every
@@ -88,4 +97,19 @@ pub struct Links {
 /// `204 No Content`, empty body.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_location_is_the_ids_hyphenated_in_lower_case() {
+        let customer = CustomerId::from(uuid::Uuid::from_u128(0xABC));
+        let tracking = TrackingId::new();
+        assert_eq!(
+            job_location(customer, tracking).to_str().ok(),
+            Some(format!("/customers/{customer}/batchJobStatus/{tracking}").as_str())
+        );
+    }
 }

@@ -12,6 +12,7 @@ mod crash;
 mod customers;
 mod dashboard;
 mod devices;
+mod dispatch;
 mod errors;
 mod healthcheck;
 mod helpers;

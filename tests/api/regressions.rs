@@ -127,7 +127,7 @@ async fn text_log_of(requests: impl AsyncFnOnce(TestApp)) -> String {
 }
 
 /// The binary's log in `format` at debug level, after `requests` ran against it.
-async fn log_of(format: &str, requests: impl AsyncFnOnce(TestApp)) -> String {
+pub(crate) async fn log_of(format: &str, requests: impl AsyncFnOnce(TestApp)) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_partner-center-emulator"))
         .args(["--bind", "127.0.0.1:0", "--log-format", format])
         .env("RUST_LOG", "partner_center_emulator=debug")
