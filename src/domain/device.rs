@@ -327,31 +327,32 @@ impl DeviceText {
             oem_manufacturer_name,
             model_name,
         } = fields.borrowed();
-        let mut body = String::new();
-        let mut header = [0u32; 4];
-        for (i, field) in [
+        let fields = [
             serial_number,
             product_key,
             oem_manufacturer_name,
             model_name,
-        ]
-        .iter()
-        .enumerate()
-        {
+        ];
+        // The header first (from the fields' lengths), then the fields: one allocation.
+        let mut header = [0u32; 4];
+        let mut len = 0usize;
+        for (i, field) in fields.iter().enumerate() {
             if let Some(f) = field {
                 header[0] |= 1 << i;
-                body.push_str(f);
+                len += f.len();
             }
             if i < 3 {
-                header[i + 1] = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                header[i + 1] = u32::try_from(len).unwrap_or(u32::MAX);
             }
         }
         if header[0] == 0 {
             return Self::default();
         }
-        let mut text = String::with_capacity(body.len() + 4);
+        let mut text = String::with_capacity(len + 4 * 3);
         text.extend(header.iter().map(|v| char::from_u32(*v).unwrap_or('\0')));
-        text.push_str(&body);
+        for f in fields.into_iter().flatten() {
+            text.push_str(f);
+        }
         Self {
             text: Some(Arc::from(text)),
         }
