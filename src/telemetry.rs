@@ -81,7 +81,7 @@ pub fn write_request_line(line: &RequestLine) -> bool {
 /// Lines waiting for the thread that is writing, and whether one is.
 struct Pending {
     lines: Vec<u8>,
-    /// The writer's emptied buffer, given back so neither allocates again.
+    /// A writer's emptied buffer, kept for the next batch so neither allocates again.
     spare: Vec<u8>,
     writing: bool,
 }
@@ -104,26 +104,47 @@ impl Combiner {
 
     fn write(&self, line: &[u8], mut sink: impl FnMut(&[u8])) {
         let lock = || self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut batch = {
+        {
             let mut pending = lock();
-            pending.lines.extend_from_slice(line);
             if pending.writing {
+                pending.lines.extend_from_slice(line);
                 return;
             }
             pending.writing = true;
-            let spare = std::mem::take(&mut pending.spare);
-            std::mem::replace(&mut pending.lines, spare)
-        };
+        }
+        // Should a write panic, the next line must not be left waiting for a writer that is gone.
+        struct Unwinding<'a>(&'a Combiner);
+        impl Drop for Unwinding<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0
+                        .0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .writing = false;
+                }
+            }
+        }
+        let _unwinding = Unwinding(self);
+        // Nobody else writing: this line first, from the caller's buffer.
+        sink(line);
+        let mut batch = Vec::new();
         loop {
-            sink(&batch);
-            batch.clear();
             let mut pending = lock();
             if pending.lines.is_empty() {
                 pending.writing = false;
-                pending.spare = batch;
+                if pending.spare.capacity() < batch.capacity() {
+                    pending.spare = batch;
+                }
                 return;
             }
-            batch = std::mem::replace(&mut pending.lines, batch);
+            if batch.capacity() == 0 {
+                batch = std::mem::take(&mut pending.spare);
+            }
+            std::mem::swap(&mut pending.lines, &mut batch);
+            drop(pending);
+            sink(&batch);
+            batch.clear();
         }
     }
 }
@@ -382,6 +403,18 @@ fn escape_json_tail(out: &mut Vec<u8>, start: usize) {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_write_that_panics_leaves_the_next_line_a_writer() {
+        let combiner = Combiner::new();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            combiner.write(b"first\n", |_| panic!("the sink failed"));
+        }));
+        assert!(caught.is_err());
+        let mut written = Vec::new();
+        combiner.write(b"second\n", |batch| written.extend_from_slice(batch));
+        assert_eq!(written, b"second\n");
+    }
 
     #[test]
     fn concurrent_lines_are_written_whole_once_each_in_order_and_in_batches() {
