@@ -89,7 +89,7 @@ struct Pending {
 /// Whole lines written by one thread at a time: a line handed over while another thread writes
 /// is left to that thread, which writes every line that arrived meanwhile in its next `write`
 /// before it returns. Each worker used to take `Stdout`'s lock for its own `write` call, so
-/// under load the workers queued on that lock: ~1.3 futex calls a POST, where the baseline makes
+/// under load the workers queued on that lock: ~1 futex call a POST, where the baseline makes
 /// ~0.02 (BENCHMARKS.md, "Per-request overhead"). Lines stay whole and in the order handed over.
 struct Combiner(Mutex<Pending>);
 

@@ -88,16 +88,21 @@ fn timed_out(e: &(dyn StdError + 'static)) -> Option<Duration> {
     None
 }
 
+/// The body's length as its `Content-Length` declares it, when it is a number.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// How much of a body must arrive before its declared length is reserved.
 const PROVEN: usize = 1 << 20;
 
 /// Reads the whole body, answering 413 past `limit` (early when `Content-Length` says so), and
 /// 408 when the body's deadline passes first.
 pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result<Bytes, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(headers);
     if declared.is_some_and(|len| len > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
@@ -150,10 +155,7 @@ pub async fn read_json_whole(
     limit: u64,
 ) -> Result<Bytes, ApiError> {
     is_json(headers)?;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = declared_length(headers);
     let within = |len: u64| len <= limit;
     if !body.size_hint().exact().is_some_and(within) || !declared.is_none_or(within) {
         return read_limited(headers, body, limit).await;

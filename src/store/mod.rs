@@ -159,7 +159,7 @@ fn rand_epoch() -> u64 {
 /// One customer's data. Devices live in a slab addressed by `u32` slots: batches list slots.
 /// A deleted device's slot is taken by a later upload (`vacated`), and its entry in its batch's
 /// list is marked [`VACANT`], so positions in a batch never shift and are never reused.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Customer {
     batches: cow::Chunked<Batch>,
     batch_index: HashMap<BatchKey, u32>,
