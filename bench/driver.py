@@ -736,7 +736,9 @@ def scenario_customers(opts, res, work):
                        ("job_read_hold_ns", "customer lock hold, batchJobStatus read"),
                        ("gate_shared_ns", "world gate, shared acquire + release"),
                        ("fire_fault_no_rules_ns", "shared: fault rules, none defined"),
-                       ("journal_record_ns", "shared: journal record")):
+                       ("journal_record_ns", "shared: journal record"),
+                       ("prune_nothing_expired_ns",
+                        "customer lock hold, retention pass finding nothing to forget")):
         res.add("lock hold times (in-process, 100,000 devices held)", label, "ns", [locks[key]])
     threads = locks["threads"]
     res.add(f"store alone, {threads} threads uploading", "uploads/s (baseline column: same customer)",

@@ -171,7 +171,7 @@ struct Customer {
     device_index: IdMap<DeviceId, u32>,
     /// Upload times shared by the devices of one upload.
     groups: cow::Chunked<Group>,
-    jobs: IdMap<TrackingId, Arc<Job>>,
+    jobs: retention::Jobs,
     policies: HashMap<PolicyId, Policy>,
     /// Policy ids in creation order, for listing.
     policy_order: Vec<PolicyId>,

@@ -2,11 +2,65 @@
 //! emulator clock, and customers left with nothing (no batches, policies, jobs or seeded foreign
 //! devices) with them, so a long-running emulator does not grow with every request it answered.
 
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::ids::TrackingId;
+use crate::domain::job::Job;
 use crate::domain::timestamp::Timestamp;
 
-use super::Store;
+use super::{IdMap, Store};
+
+/// A customer's jobs, with a lower bound of their completion times, so that a retention pass
+/// skips a customer none of whose jobs can have expired without reading any of them (reading
+/// each job of a customer with hundreds of thousands held its lock for tens of milliseconds
+/// every pass).
+#[derive(Debug, Default)]
+pub(super) struct Jobs {
+    map: IdMap<TrackingId, Arc<Job>>,
+    /// No job here completes before it. Only `insert` lowers it and only `retain` (a retention
+    /// pass, which reads every job anyway) raises it; a removal leaves it a lower bound.
+    earliest: Option<Timestamp>,
+}
+
+impl Deref for Jobs {
+    type Target = IdMap<TrackingId, Arc<Job>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl Jobs {
+    pub(super) fn insert(&mut self, id: TrackingId, job: Arc<Job>) -> Option<Arc<Job>> {
+        if self.earliest.is_none_or(|t| job.completed_at < t) {
+            self.earliest = Some(job.completed_at);
+        }
+        self.map.insert(id, job)
+    }
+
+    pub(super) fn remove(&mut self, id: &TrackingId) -> Option<Arc<Job>> {
+        self.map.remove(id)
+    }
+
+    /// Whether any job may be terminal since before `cutoff`, without reading the jobs.
+    fn may_end_before(&self, cutoff: impl Fn(Timestamp) -> bool) -> bool {
+        self.earliest.is_some_and(cutoff)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&TrackingId, &Arc<Job>) -> bool) {
+        let mut earliest = None;
+        self.map.retain(|id, job| {
+            let kept = keep(id, job);
+            if kept && earliest.is_none_or(|t| job.completed_at < t) {
+                earliest = Some(job.completed_at);
+            }
+            kept
+        });
+        self.earliest = earliest;
+    }
+}
 use super::document::log::Record;
 
 /// What one pass forgot.
@@ -44,7 +98,7 @@ impl Store {
             let world = self.world();
             world.customers().iter().any(|(_, shard)| {
                 let c = self.read(shard);
-                c.jobs.values().any(|j| expired(j.completed_at)) || empty(&c)
+                c.jobs.may_end_before(expired) || empty(&c)
             })
         };
         if !any {
@@ -59,7 +113,7 @@ impl Store {
                 let mut guard = self.read(&shard);
                 // Copy-on-write: a customer with nothing to forget is left as it is, so a
                 // pass during an export copies none of its pieces.
-                if !guard.jobs.values().any(|j| expired(j.completed_at))
+                if !guard.jobs.may_end_before(expired)
                     && !empty(&guard)
                     && !guard.groups_to_collect()
                 {
@@ -181,5 +235,40 @@ mod tests {
         let page = store.list_devices(c, "B", None, 10, later).unwrap();
         assert_eq!(page.devices.len(), 1);
         assert_eq!(page.devices[0].uploaded_at, t0(), "its upload time is kept");
+    }
+
+    #[test]
+    fn jobs_are_forgotten_in_the_order_they_end_pass_after_pass() {
+        let store = store();
+        let c = customer(1);
+        store
+            .create_batch(c, BatchId::parse("B").unwrap(), vec![pk("K0")], t0())
+            .unwrap();
+        // Uploaded a minute apart, so each ends a minute after the one before.
+        let tracking: Vec<String> = (1..=3u64)
+            .map(|n| {
+                let at = t0().plus(Duration::from_secs(60 * n));
+                let t = store.add_devices(c, "B", vec![pk(&format!("K{n}"))], at);
+                t.unwrap().to_string()
+            })
+            .collect();
+        let ended = |n: usize| store.job(c, &tracking[n]).unwrap().completed_at;
+        let kept =
+            |store: &super::Store| tracking.iter().filter(|t| store.job(c, t).is_ok()).count();
+        let retention = Duration::from_secs(3_600);
+        // A second before the first upload has been terminal an hour: only the batch's creation
+        // goes, then nothing, pass after pass.
+        let before = ended(0).plus(retention - Duration::from_secs(1));
+        assert_eq!(store.prune(before, retention).jobs, 1);
+        assert_eq!(store.prune(before, retention).jobs, 0);
+        assert_eq!(store.prune(before, retention).jobs, 0);
+        assert_eq!(kept(&store), 3);
+        // Then one at a time: each pass's lower bound is the next job's end, not the first's.
+        for n in 0..3 {
+            let at = ended(n).plus(retention);
+            assert_eq!(store.prune(at, retention).jobs, 1, "job {n}");
+            assert_eq!(store.prune(at, retention).jobs, 0, "job {n}, again");
+            assert_eq!(kept(&store), 2 - n);
+        }
     }
 }
