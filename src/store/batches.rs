@@ -156,7 +156,7 @@ impl Store {
             let outcome = match decision {
                 Decision::Fail(error) => Outcome::Failed(error),
                 Decision::Register(identity) => {
-                    let id = DeviceId::new();
+                    let id = cust.mint_device_id();
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
@@ -649,5 +649,77 @@ mod tests {
                 next: None
             })
         );
+    }
+
+    #[test]
+    fn a_deleted_devices_id_names_nothing_once_its_slot_is_taken() {
+        let store = store();
+        let c = customer(1);
+        let later = done().plus(std::time::Duration::from_secs(10));
+        store
+            .create_batch(c, batch("B"), vec![pk("A"), pk("B")], t0())
+            .unwrap();
+        let gone = all(&store, c, "B", done())[0].id.to_string();
+        store.delete_device(c, "B", &gone, done()).unwrap();
+        // The next device takes the deleted one's slot, under an id of its own.
+        store.add_devices(c, "B", vec![pk("C")], done()).unwrap();
+        let listed = all(&store, c, "B", later);
+        assert_eq!(keys(&listed), ["B", "C"]);
+        assert_eq!(layout(&store, c, "B").0, 2, "the slab did not grow");
+        assert!(listed.iter().all(|d| d.id.to_string() != gone));
+        assert_eq!(
+            store.delete_device(c, "B", &gone, later),
+            Err(Error::DeviceNotFound(gone.clone()))
+        );
+        for d in &listed {
+            store
+                .delete_device(c, "B", &d.id.to_string(), later)
+                .unwrap();
+        }
+        assert!(all(&store, c, "B", later).is_empty());
+    }
+
+    #[test]
+    fn devices_restored_into_other_slots_are_found_by_their_ids() {
+        let store = store();
+        let c = customer(1);
+        let later = done().plus(std::time::Duration::from_secs(10));
+        // Two batches uploaded in turn, then a deletion: an export lists them batch by batch,
+        // so an import gives most devices another slot than the id was minted for.
+        store
+            .create_batch(c, batch("A"), vec![pk("A0")], t0())
+            .unwrap();
+        store
+            .create_batch(c, batch("B"), vec![pk("B0")], t0())
+            .unwrap();
+        for i in 1..50 {
+            store
+                .add_devices(c, "A", vec![pk(&format!("A{i}"))], t0())
+                .unwrap();
+            store
+                .add_devices(c, "B", vec![pk(&format!("B{i}"))], t0())
+                .unwrap();
+        }
+        let gone = all(&store, c, "A", done())[7].id.to_string();
+        store.delete_device(c, "A", &gone, done()).unwrap();
+        let exported = store.export(None);
+        store.reset();
+        store.import(&exported, done()).unwrap();
+        assert_eq!(store.export(None), exported);
+        assert_eq!(
+            store.delete_device(c, "A", &gone, later),
+            Err(Error::DeviceNotFound(gone.clone()))
+        );
+        // A later upload mints ids for the slots the import left free.
+        store.add_devices(c, "A", vec![pk("A50")], later).unwrap();
+        let now = later.plus(std::time::Duration::from_secs(10));
+        for b in ["A", "B"] {
+            let listed = all(&store, c, b, now);
+            assert_eq!(listed.len(), 50);
+            for d in listed {
+                store.delete_device(c, b, &d.id.to_string(), now).unwrap();
+            }
+            assert!(all(&store, c, b, now).is_empty());
+        }
     }
 }

@@ -43,7 +43,9 @@
 
 mod batches;
 mod cow;
+
 mod customers;
+mod device_ids;
 pub mod document;
 mod faults;
 mod idempotency;
@@ -166,9 +168,8 @@ struct Customer {
     devices: cow::Chunked<Option<DeviceRecord>>,
     /// Empty slots of `devices`, taken before the slab grows.
     vacated: Vec<u32>,
-    /// Not part of an export's snapshot (an export reads devices in batch order), so a plain
-    /// map: the largest structure of a customer is never copied.
-    device_index: IdMap<DeviceId, u32>,
+    /// Not part of an export's snapshot (an export reads devices in batch order).
+    device_ids: device_ids::DeviceIds,
     /// Upload times shared by the devices of one upload.
     groups: cow::Chunked<Group>,
     jobs: retention::Jobs,
@@ -185,6 +186,13 @@ struct Customer {
 }
 
 impl Customer {
+    fn new(id: CustomerId) -> Self {
+        Self {
+            device_ids: device_ids::DeviceIds::for_customer(id),
+            ..Self::default()
+        }
+    }
+
     /// Notes an upload job into one of the customer's batches, for [`Customer::uploads_until`].
     fn note_upload(&mut self, job: &Job) {
         if job.batch.is_some() && self.uploads_until.is_none_or(|t| t < job.completed_at) {
@@ -202,8 +210,27 @@ impl Customer {
     }
 
     fn device_by_id(&self, id: DeviceId) -> Option<(u32, &DeviceRecord)> {
-        let slot = *self.device_index.get(&id)?;
+        let carried = self.device_ids.carried(id);
+        if let Some(d) = self.device(carried).filter(|d| d.id == id) {
+            return Some((carried, d));
+        }
+        let slot = self.device_ids.other(&id)?;
         Some((slot, self.device(slot)?))
+    }
+
+    /// The slot of the device with this id.
+    fn slot_of(&self, id: DeviceId) -> Option<u32> {
+        self.device_by_id(id).map(|(slot, _)| slot)
+    }
+
+    /// An id for the next device [`Customer::insert_device`] stores, which carries its slot.
+    fn mint_device_id(&self) -> DeviceId {
+        let slot = self
+            .vacated
+            .last()
+            .copied()
+            .unwrap_or(self.devices.len() as u32);
+        self.device_ids.mint(slot)
     }
 
     fn group(&self, d: &DeviceRecord) -> Group {
@@ -227,7 +254,6 @@ impl Customer {
 
     fn reserve_devices(&mut self, additional: usize) {
         self.devices.reserve(additional);
-        self.device_index.reserve(additional);
     }
 
     /// Puts a device in the slab (an empty slot first), its index and its batch.
@@ -237,7 +263,7 @@ impl Customer {
         if let Some(b) = self.batches.get_mut(record.batch as usize) {
             record.position = b.push(slot);
         }
-        self.device_index.insert(record.id, slot);
+        self.device_ids.inserted(record.id, slot);
         match reused.and_then(|slot| self.devices.get_mut(slot as usize)) {
             Some(empty) => *empty = Some(record),
             None => self.devices.push(Some(record)),
@@ -247,14 +273,15 @@ impl Customer {
     /// Takes a device out of the slab, its index and its batch's list; its slot is reused.
     fn remove_device(&mut self, slot: u32) -> Option<DeviceRecord> {
         let record = self.devices.get_mut(slot as usize)?.take()?;
-        self.device_index.remove(&record.id);
+        self.device_ids.removed(record.id, slot);
         if let Some(b) = self.batches.get_mut(record.batch as usize) {
             b.vacate(record.position);
         }
-        if self.device_index.is_empty() {
+        if self.device_ids.is_empty() {
             // Every slot is empty: give the slab back rather than keep it for reuse.
             self.devices = cow::Chunked::default();
             self.vacated = Vec::new();
+            self.device_ids.release();
         } else {
             self.vacated.push(slot);
         }

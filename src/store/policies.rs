@@ -245,7 +245,7 @@ impl Store {
             .zip(verdicts)
             .map(|(update, verdict)| {
                 let record = DeviceId::parse(&update.device)
-                    .and_then(|id| cust.device_index.get(&id).copied())
+                    .and_then(|id| cust.slot_of(id))
                     .and_then(|slot| cust.devices.get_mut(slot as usize))
                     .and_then(Option::as_mut);
                 let policy = update.policy.as_deref().and_then(PolicyId::parse);

@@ -149,7 +149,7 @@ impl Store {
 impl super::Customer {
     /// Whether [`Self::collect_groups`] has anything to do.
     fn groups_to_collect(&self) -> bool {
-        self.groups.len() > self.device_index.len() + 1024
+        self.groups.len() > self.device_ids.len() + 1024
     }
 
     /// Drops the upload groups no device refers to any more (their devices were deleted), once

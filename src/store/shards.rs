@@ -135,7 +135,13 @@ impl World<'_> {
         if let Some(c) = self.customer(id) {
             return c;
         }
-        Arc::clone(self.registry.customers.entry(id).or_default().value())
+        Arc::clone(
+            self.registry
+                .customers
+                .entry(id)
+                .or_insert_with(|| Arc::new(Mutex::new(super::Customer::new(id))))
+                .value(),
+        )
     }
 
     /// Every customer, in no particular order.

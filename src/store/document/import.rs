@@ -95,7 +95,7 @@ impl<'a> Planner<'a> {
             .map(|c| c.batch_index.keys().cloned().collect())
             .unwrap_or_default();
         let mut device_ids: IdSet<DeviceId> = existing
-            .map(|c| c.device_index.keys().copied().collect())
+            .map(|c| c.devices.iter().flatten().map(|d| d.id).collect())
             .unwrap_or_default();
         let (mut batches, mut foreign) = (Vec::new(), Vec::new());
         for (k, b) in doc.batches.iter().enumerate() {

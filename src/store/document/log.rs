@@ -412,7 +412,7 @@ impl Store {
                     cust.policy_order.retain(|id| *id != p);
                 }
                 for (id, assignment) in devices {
-                    if let Some(slot) = cust.device_index.get(&id).copied()
+                    if let Some(slot) = cust.slot_of(id)
                         && let Some(Some(d)) = cust.devices.get_mut(slot as usize)
                     {
                         d.assignment = assignment;
@@ -444,7 +444,7 @@ impl Store {
                 if let Some(shard) = world.customer(customer) {
                     let mut guard = store.write(&shard);
                     let cust = &mut *guard;
-                    if let Some(slot) = cust.device_index.get(&device).copied()
+                    if let Some(slot) = cust.slot_of(device)
                         && let Some(record) = cust.remove_device(slot)
                     {
                         world.identities().release(&record.identity, customer);
@@ -549,7 +549,7 @@ impl Store {
         };
         cust.reserve_devices(devices.len());
         for d in devices {
-            if cust.device_index.contains_key(&d.id) {
+            if cust.slot_of(d.id).is_some() {
                 continue;
             }
             identities.insert(d.identity, me);
