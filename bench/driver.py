@@ -492,8 +492,11 @@ def scenario_million(opts, res, work):
     deep_page = min(9900, n // 100 - 1)
     for r in range(opts.runs):
         state_file = os.path.join(work, "million-state.json")
-        if os.path.exists(state_file):
-            os.unlink(state_file)
+        # The append-only log goes with its state file: a log that does not continue the state
+        # file beside it makes the emulator refuse to start.
+        for stale in (state_file, state_file + ".log"):
+            if os.path.exists(stale):
+                os.unlink(stale)
         log_path = os.path.join(work, f"million-{r}.log")
         server = Server("product", ["--max-body", "64MiB", "--queued-for", "0s",
                                     "--processing-for", "0s", "--log-format", "json",
