@@ -235,7 +235,8 @@ fn main() {
     println!(
         "LOCKS {{\"preload_devices\":{preload},\"threads\":{threads},\
          \"upload5_hold_ns\":{upload:.0},\"job_read_hold_ns\":{job:.0},\
-         \"customer_access_ns\":{access:.0},\"prune_nothing_expired_ns\":{prune:.0},\"gate_shared_ns\":{gate_ns:.1},\
+         \"customer_access_ns\":{access:.0},\"prune_nothing_expired_ns\":{prune:.0},\
+         \"gate_shared_ns\":{gate_ns:.1},\
          \"fire_fault_no_rules_ns\":{fault:.0},\"journal_record_ns\":{journal:.0},\
          \"store_uploads_per_s_1_thread\":{single:.0},\
          \"store_uploads_per_s_same_customer\":{same:.0},\

@@ -575,6 +575,14 @@ mod tests {
         }
     }
 
+    /// Deletes every device of the batch listed at `now`, one by one, by id.
+    fn delete_all(store: &Store, c: CustomerId, b: &str, now: Timestamp) {
+        for d in all(store, c, b, now) {
+            store.delete_device(c, b, &d.id.to_string(), now).unwrap();
+        }
+        assert!(all(store, c, b, now).is_empty(), "{b} is empty");
+    }
+
     fn keys(devices: &[DeviceView]) -> Vec<String> {
         devices
             .iter()
@@ -636,9 +644,7 @@ mod tests {
 
         // With every device deleted, the slab and the lists are given back.
         for b in ["B", "D"] {
-            for d in all(&store, c, b, later) {
-                store.delete_device(c, b, &d.id.to_string(), later).unwrap();
-            }
+            delete_all(&store, c, b, later);
         }
         assert_eq!(layout(&store, c, "B"), (0, 0, 0, 3000));
         assert_eq!(layout(&store, c, "D"), (0, 0, 0, 2100));
@@ -671,12 +677,7 @@ mod tests {
             store.delete_device(c, "B", &gone, later),
             Err(Error::DeviceNotFound(gone.clone()))
         );
-        for d in &listed {
-            store
-                .delete_device(c, "B", &d.id.to_string(), later)
-                .unwrap();
-        }
-        assert!(all(&store, c, "B", later).is_empty());
+        delete_all(&store, c, "B", later);
     }
 
     #[test]
@@ -714,12 +715,8 @@ mod tests {
         store.add_devices(c, "A", vec![pk("A50")], later).unwrap();
         let now = later.plus(std::time::Duration::from_secs(10));
         for b in ["A", "B"] {
-            let listed = all(&store, c, b, now);
-            assert_eq!(listed.len(), 50);
-            for d in listed {
-                store.delete_device(c, b, &d.id.to_string(), now).unwrap();
-            }
-            assert!(all(&store, c, b, now).is_empty());
+            assert_eq!(all(&store, c, b, now).len(), 50);
+            delete_all(&store, c, b, now);
         }
     }
 }

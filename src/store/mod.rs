@@ -43,7 +43,6 @@
 
 mod batches;
 mod cow;
-
 mod customers;
 mod device_ids;
 pub mod document;
@@ -225,12 +224,15 @@ impl Customer {
 
     /// An id for the next device [`Customer::insert_device`] stores, which carries its slot.
     fn mint_device_id(&self) -> DeviceId {
-        let slot = self
-            .vacated
+        self.device_ids.mint(self.next_slot())
+    }
+
+    /// The slot the next stored device takes: an empty one first, else a new one at the end.
+    fn next_slot(&self) -> u32 {
+        self.vacated
             .last()
             .copied()
-            .unwrap_or(self.devices.len() as u32);
-        self.device_ids.mint(slot)
+            .unwrap_or(self.devices.len() as u32)
     }
 
     fn group(&self, d: &DeviceRecord) -> Group {
@@ -258,8 +260,8 @@ impl Customer {
 
     /// Puts a device in the slab (an empty slot first), its index and its batch.
     fn insert_device(&mut self, mut record: DeviceRecord) {
+        let slot = self.next_slot();
         let reused = self.vacated.pop();
-        let slot = reused.unwrap_or(self.devices.len() as u32);
         if let Some(b) = self.batches.get_mut(record.batch as usize) {
             record.position = b.push(slot);
         }
