@@ -72,19 +72,30 @@ impl DeviceField {
     /// The field named `name` (its wire name, for the error): `None` when absent or blank,
     /// because the identifier rules count a field as present only when it holds text.
     pub fn parse(name: &'static str, value: Option<&str>) -> Result<Option<Self>, DeviceProblem> {
-        let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
-            return Ok(None);
-        };
-        let chars = text.chars().count();
-        if chars > MAX_FIELD_CHARS {
-            return Err(DeviceProblem::TooLong { field: name, chars });
-        }
-        Ok(Some(Self(Box::from(text))))
+        Ok(checked(name, value)?.map(|text| Self(Box::from(text))))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The field's text when present: `None` when absent or blank, an error past the length limit.
+fn checked<'a>(
+    name: &'static str,
+    value: Option<&'a str>,
+) -> Result<Option<&'a str>, DeviceProblem> {
+    let Some(text) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    // No more bytes than the limit means no more characters: only longer text is counted.
+    if text.len() > MAX_FIELD_CHARS {
+        let chars = text.chars().count();
+        if chars > MAX_FIELD_CHARS {
+            return Err(DeviceProblem::TooLong { field: name, chars });
+        }
+    }
+    Ok(Some(text))
 }
 
 /// Why fields do not make a device.
@@ -115,7 +126,8 @@ pub struct RawDevice<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSubmission {
     hardware_hash: Option<HardwareHash>,
-    text: TextFields,
+    /// Packed as the registry stores it: a submission makes one allocation for its text.
+    text: DeviceText,
     identity: Option<Identity>,
 }
 
@@ -154,12 +166,26 @@ impl Identity {
     }
 
     fn tagged(parts: &[&str]) -> Self {
-        let mut bytes = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        // Joined on the stack when short (every product key and most tuples): an upload digests
+        // each device, and a heap buffer was an allocation a device.
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
+        let len = parts.iter().map(|p| p.len() + 1).sum();
+        let bytes = match stack.get_mut(..len) {
+            Some(bytes) => bytes,
+            None => {
+                heap.resize(len, 0);
+                &mut heap[..]
+            }
+        };
+        let mut at = 0;
         for part in parts {
-            bytes.extend_from_slice(part.as_bytes());
-            bytes.push(0);
+            let end = at + part.len();
+            bytes[at..end].copy_from_slice(part.as_bytes());
+            bytes[end] = 0;
+            at = end + 1;
         }
-        Self(xxh3_128(&bytes).to_le_bytes())
+        Self(xxh3_128(bytes).to_le_bytes())
     }
 
     pub fn hex(&self) -> String {
@@ -225,20 +251,16 @@ impl DeviceSubmission {
     /// `productKey, serialNumber, oemManufacturerName, modelName`; the combinations give the
     /// identity (none when the device carries none of them).
     pub fn parse(raw: RawDevice<'_>) -> Result<Self, DeviceProblem> {
-        let text = TextFields {
-            product_key: DeviceField::parse("productKey", raw.product_key)?,
-            serial_number: DeviceField::parse("serialNumber", raw.serial_number)?,
-            oem_manufacturer_name: DeviceField::parse(
-                "oemManufacturerName",
-                raw.oem_manufacturer_name,
-            )?,
-            model_name: DeviceField::parse("modelName", raw.model_name)?,
+        let text = TextRef {
+            product_key: checked("productKey", raw.product_key)?,
+            serial_number: checked("serialNumber", raw.serial_number)?,
+            oem_manufacturer_name: checked("oemManufacturerName", raw.oem_manufacturer_name)?,
+            model_name: checked("modelName", raw.model_name)?,
         };
-        let identity = identity_of(raw.hardware_hash.as_ref(), text.borrowed());
         Ok(Self {
             hardware_hash: raw.hardware_hash,
-            text,
-            identity,
+            identity: identity_of(raw.hardware_hash.as_ref(), text),
+            text: DeviceText::pack(text),
         })
     }
 
@@ -246,7 +268,7 @@ impl DeviceSubmission {
         self.hardware_hash.as_ref()
     }
 
-    pub fn fields(&self) -> &TextFields {
+    pub fn fields(&self) -> &DeviceText {
         &self.text
     }
 
@@ -264,7 +286,11 @@ impl DeviceSubmission {
 
     /// The descriptive fields, packed.
     pub fn text(&self) -> DeviceText {
-        DeviceText::new(&self.text)
+        self.text.clone()
+    }
+
+    pub fn into_text(self) -> DeviceText {
+        self.text
     }
 
     /// Whether the hardware hash (if any) could be a real one, for `--strict-hardware-hash`.
@@ -299,7 +325,7 @@ impl DeviceSubmission {
     /// Whether the device is identified by its serial/manufacturer/model tuple alone (no hash,
     /// no product key): the registration that needs the OEM to have registered the device.
     pub fn is_tuple_only(&self) -> bool {
-        self.hardware_hash.is_none() && self.text.product_key.is_none() && self.identity.is_some()
+        self.hardware_hash.is_none() && self.text.product_key().is_none() && self.identity.is_some()
     }
 }
 
@@ -319,14 +345,24 @@ pub struct DeviceText {
 // only made from checked `DeviceField`s.
 const _: () = assert!(4 * MAX_FIELD_CHARS * 4 < 0xD800);
 
+thread_local! {
+    /// At most four fields of [`MAX_FIELD_CHARS`] characters: 16 KiB a thread at worst.
+    static PACK_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl DeviceText {
     pub fn new(fields: &TextFields) -> Self {
+        Self::pack(fields.borrowed())
+    }
+
+    /// Packs checked fields (each within [`MAX_FIELD_CHARS`]).
+    fn pack(fields: TextRef<'_>) -> Self {
         let TextRef {
             serial_number,
             product_key,
             oem_manufacturer_name,
             model_name,
-        } = fields.borrowed();
+        } = fields;
         let fields = [
             serial_number,
             product_key,
@@ -348,14 +384,18 @@ impl DeviceText {
         if header[0] == 0 {
             return Self::default();
         }
-        let mut text = String::with_capacity(len + 4 * 3);
-        text.extend(header.iter().map(|v| char::from_u32(*v).unwrap_or('\0')));
-        for f in fields.into_iter().flatten() {
-            text.push_str(f);
-        }
-        Self {
-            text: Some(Arc::from(text)),
-        }
+        // Built in the thread's scratch buffer, then copied once into the shared allocation:
+        // building a `String` to convert would allocate twice a device.
+        PACK_BUFFER.with_borrow_mut(|text| {
+            text.clear();
+            text.extend(header.iter().map(|v| char::from_u32(*v).unwrap_or('\0')));
+            for f in fields.into_iter().flatten() {
+                text.push_str(f);
+            }
+            Self {
+                text: Some(Arc::from(text.as_str())),
+            }
+        })
     }
 
     fn field(&self, i: usize) -> Option<&str> {
@@ -390,18 +430,19 @@ impl DeviceText {
         self.field(3)
     }
 
+    fn borrowed(&self) -> TextRef<'_> {
+        TextRef {
+            serial_number: self.serial_number(),
+            product_key: self.product_key(),
+            oem_manufacturer_name: self.oem_manufacturer_name(),
+            model_name: self.model_name(),
+        }
+    }
+
     /// The identity these fields give without a hardware hash: an export tells a hashed foreign
     /// device from the others by comparing it with the identity it holds.
     pub fn identity_without_hash(&self) -> Option<Identity> {
-        identity_of(
-            None,
-            TextRef {
-                serial_number: self.serial_number(),
-                product_key: self.product_key(),
-                oem_manufacturer_name: self.oem_manufacturer_name(),
-                model_name: self.model_name(),
-            },
-        )
+        identity_of(None, self.borrowed())
     }
 }
 

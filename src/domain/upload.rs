@@ -3,9 +3,8 @@
 use std::collections::HashSet;
 
 use super::device::{DeviceSubmission, Identity};
-use super::ids::CustomerId;
 use super::job::DeviceError;
-use super::registry::{OemFacts, oem_check};
+use super::registry::{Holder, OemFacts, oem_check};
 
 /// What the registry will do with one device of an accepted upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +15,35 @@ pub enum Decision {
     Fail(DeviceError),
 }
 
-/// Decides every device's outcome against the devices registered before this upload.
+/// The registry's index of device identities, as one upload sees it. The store answers it
+/// from its global index; tests from a map.
+pub trait Registrations {
+    /// Who holds `identity` now.
+    fn holder(&self, identity: &Identity) -> Holder;
+
+    /// Registers `identity` to the uploading customer unless someone holds it, as one step
+    /// (two customers claiming one identity at once cannot both get it). `Holder::Nobody`: it
+    /// was free and is now the customer's; otherwise who held it, unchanged.
+    fn claim(&mut self, identity: Identity) -> Holder;
+}
+
+/// Decides every device's outcome against the devices registered before this upload, and
+/// claims the identities of the devices it decides to register: once it returns, every
+/// `Register` identity is the customer's in `index`.
 ///
-/// `owner_of` answers which customer (tenant) holds an identity now; `oem` what the seeded OEM
-/// registry knows of a device, and whether any device is seeded in it. Checks run in the order a
-/// partner would want them reported: a malformed hash first (it cannot be matched at all), then a
-/// repeat inside this upload (the first occurrence wins), then registration to a tenant, then
-/// the OEM registry (814, 807). A device without an accepted identifier combination fails with
-/// 803.
+/// `oem` is what the seeded OEM registry knows of a device, and whether any device is seeded in
+/// it. Checks run in the order a partner would want them reported: a malformed hash first (it
+/// cannot be matched at all), then a repeat inside this upload (the first occurrence wins), then
+/// registration to a tenant, then the OEM registry (814, 807). A device without an accepted
+/// identifier combination fails with 803.
+///
+/// The OEM verdict is worked out before the index is asked, so that a device the registry
+/// accepts costs one step of the index (its claim) instead of a look-up and then a claim; a
+/// device the OEM registry refuses is only looked up, as a tenant's hold is reported first.
 pub fn decide(
-    customer: CustomerId,
     devices: &[DeviceSubmission],
     strict_hardware_hash: bool,
-    owner_of: impl Fn(&Identity) -> Option<CustomerId>,
+    index: &mut impl Registrations,
     oem: (bool, impl Fn(&DeviceSubmission) -> Option<OemFacts>),
 ) -> Vec<Decision> {
     let (oem_seeded, oem_of) = oem;
@@ -45,18 +60,21 @@ pub fn decide(
             if !seen.insert(identity) {
                 return Decision::Fail(DeviceError::Duplicated);
             }
-            match owner_of(&identity) {
-                // An empty registry is never asked: it costs the hot path nothing.
-                None => match oem_check(
-                    device.is_tuple_only(),
-                    oem_seeded,
-                    oem_seeded.then(|| oem_of(device)).flatten(),
-                ) {
-                    Ok(()) => Decision::Register(identity),
-                    Err(e) => Decision::Fail(e),
-                },
-                Some(owner) if owner == customer => Decision::Fail(DeviceError::AlreadyAssigned),
-                Some(_) => Decision::Fail(DeviceError::AssignedToOtherTenant),
+            // An empty registry is never asked: it costs the hot path nothing.
+            let verdict = oem_check(
+                device.is_tuple_only(),
+                oem_seeded,
+                oem_seeded.then(|| oem_of(device)).flatten(),
+            );
+            let holder = match verdict {
+                Ok(()) => index.claim(identity),
+                Err(_) => index.holder(&identity),
+            };
+            match (holder, verdict) {
+                (Holder::Nobody, Ok(())) => Decision::Register(identity),
+                (Holder::Nobody, Err(e)) => Decision::Fail(e),
+                (Holder::Customer, _) => Decision::Fail(DeviceError::AlreadyAssigned),
+                (Holder::OtherTenant, _) => Decision::Fail(DeviceError::AssignedToOtherTenant),
             }
         })
         .collect()
@@ -67,7 +85,7 @@ mod tests {
     use super::*;
     use crate::domain::device::{HardwareHash, RawDevice};
     use base64::Engine as _;
-    use uuid::Uuid;
+    use std::collections::HashMap;
 
     fn hash_only(h: &str) -> DeviceSubmission {
         DeviceSubmission::parse(RawDevice {
@@ -77,8 +95,28 @@ mod tests {
         .expect("a hash alone is an accepted combination")
     }
 
-    fn customer(n: u128) -> CustomerId {
-        Uuid::from_u128(n).into()
+    /// The index as a map; a claim of a free identity makes it the customer's.
+    #[derive(Default)]
+    struct Index(HashMap<Identity, Holder>);
+
+    impl Registrations for Index {
+        fn holder(&self, identity: &Identity) -> Holder {
+            self.0.get(identity).copied().unwrap_or(Holder::Nobody)
+        }
+
+        fn claim(&mut self, identity: Identity) -> Holder {
+            let held = self.holder(&identity);
+            if held == Holder::Nobody {
+                self.0.insert(identity, Holder::Customer);
+            }
+            held
+        }
+    }
+
+    fn id(device: &DeviceSubmission) -> Identity {
+        device
+            .identity()
+            .expect("an accepted combination has an identity")
     }
 
     /// No OEM registry seeded.
@@ -102,7 +140,7 @@ mod tests {
             tuple("UNKNOWN"),
             hash_only("AAAA"),
         ];
-        let oem_of = |d: &DeviceSubmission| match d.fields().serial_number.as_ref()?.as_str() {
+        let oem_of = |d: &DeviceSubmission| match d.fields().serial_number()? {
             "KNOWN" => Some(OemFacts {
                 aad_registered: false,
             }),
@@ -111,7 +149,8 @@ mod tests {
             }),
             _ => None,
         };
-        let decisions = decide(customer(1), &devices, false, |_| None, (true, oem_of));
+        let mut index = Index::default();
+        let decisions = decide(&devices, false, &mut index, (true, oem_of));
         assert!(matches!(decisions[0], Decision::Register(_)));
         assert_eq!(
             decisions[1],
@@ -119,7 +158,10 @@ mod tests {
         );
         assert_eq!(decisions[2], Decision::Fail(DeviceError::NotRegistered));
         assert!(matches!(decisions[3], Decision::Register(_)));
-        let permissive = decide(customer(1), &devices[2..], false, |_| None, NO_OEM);
+        // Only the devices decided for registration were claimed.
+        let claimed = [&devices[0], &devices[3]].map(|d| (id(d), Holder::Customer));
+        assert_eq!(index.0, HashMap::from(claimed));
+        let permissive = decide(&devices[2..], false, &mut Index::default(), NO_OEM);
         assert!(
             permissive
                 .iter()
@@ -129,32 +171,48 @@ mod tests {
 
     #[test]
     fn new_devices_register_and_known_ones_fail_with_806_or_808() {
-        let (me, other) = (customer(1), customer(2));
-        let mine = hash_only("AAAA").identity().unwrap();
-        let theirs = hash_only("BBBB").identity().unwrap();
-        let owner_of = |i: &Identity| {
-            if *i == mine {
-                Some(me)
-            } else if *i == theirs {
-                Some(other)
-            } else {
-                None
-            }
-        };
         let devices = [hash_only("AAAA"), hash_only("BBBB"), hash_only("CCCC")];
-        let decisions = decide(me, &devices, false, owner_of, NO_OEM);
+        let mut index = Index(HashMap::from([
+            (id(&devices[0]), Holder::Customer),
+            (id(&devices[1]), Holder::OtherTenant),
+        ]));
+        let decisions = decide(&devices, false, &mut index, NO_OEM);
         assert_eq!(decisions[0], Decision::Fail(DeviceError::AlreadyAssigned));
         assert_eq!(
             decisions[1],
             Decision::Fail(DeviceError::AssignedToOtherTenant)
         );
-        assert!(matches!(decisions[2], Decision::Register(_)));
+        assert_eq!(decisions[2], Decision::Register(id(&devices[2])));
+        assert_eq!(index.holder(&id(&devices[2])), Holder::Customer);
+        // The claim is the registration: the same upload again finds every device held.
+        let again = decide(&devices, false, &mut index, NO_OEM);
+        assert_eq!(again[2], Decision::Fail(DeviceError::AlreadyAssigned));
+    }
+
+    #[test]
+    fn a_tenants_hold_is_reported_before_the_oem_registrys_refusal() {
+        let devices = [tuple("THEIRS"), tuple("MINE"), tuple("NOBODYS")];
+        let mut index = Index(HashMap::from([
+            (id(&devices[0]), Holder::OtherTenant),
+            (id(&devices[1]), Holder::Customer),
+        ]));
+        let unknown = (true, |_: &DeviceSubmission| None);
+        let decisions = decide(&devices, false, &mut index, unknown);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Fail(DeviceError::AssignedToOtherTenant),
+                Decision::Fail(DeviceError::AlreadyAssigned),
+                Decision::Fail(DeviceError::NotRegistered),
+            ]
+        );
+        assert_eq!(index.holder(&id(&devices[2])), Holder::Nobody);
     }
 
     #[test]
     fn a_repeat_within_one_upload_fails_and_the_first_wins() {
         let devices = [hash_only("AAAA"), hash_only("BBBB"), hash_only("AAAA")];
-        let decisions = decide(customer(1), &devices, false, |_| None, NO_OEM);
+        let decisions = decide(&devices, false, &mut Index::default(), NO_OEM);
         assert!(matches!(decisions[0], Decision::Register(_)));
         assert!(matches!(decisions[1], Decision::Register(_)));
         assert_eq!(decisions[2], Decision::Fail(DeviceError::Duplicated));
@@ -164,9 +222,9 @@ mod tests {
     fn strict_mode_fails_malformed_hashes_only() {
         let real = base64::engine::general_purpose::STANDARD.encode([7u8; 3072]);
         let devices = [hash_only("DummyHash12345"), hash_only(&real)];
-        let lax = decide(customer(1), &devices, false, |_| None, NO_OEM);
+        let lax = decide(&devices, false, &mut Index::default(), NO_OEM);
         assert!(lax.iter().all(|d| matches!(d, Decision::Register(_))));
-        let strict = decide(customer(1), &devices, true, |_| None, NO_OEM);
+        let strict = decide(&devices, true, &mut Index::default(), NO_OEM);
         assert_eq!(strict[0], Decision::Fail(DeviceError::InvalidHardwareHash));
         assert!(matches!(strict[1], Decision::Register(_)));
     }

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::document::log::Record;
-use super::shards::{Claim, World};
+use super::shards::World;
 use super::{Batch, Customer, DeviceRecord, Group, Store};
 use crate::domain::Error;
 use crate::domain::device::DeviceSubmission;
 use crate::domain::ids::{BatchId, BatchKey, CustomerId, DeviceId, PolicyId, TrackingId};
-use crate::domain::job::{DeviceError, Job, JobEntry, JobStatus, Outcome, batch_status};
+use crate::domain::job::{Job, JobEntry, JobStatus, Outcome, batch_status};
 use crate::domain::policy::Assignment;
 use crate::domain::timestamp::Timestamp;
 use crate::domain::upload::{self, Decision};
@@ -99,10 +99,10 @@ impl Store {
     /// Decides every device's outcome now and registers the new ones, under the customer's
     /// lock, so that the second of two quick uploads of one device sees the first.
     ///
-    /// Every decision is final before anything is applied: identities decided for registration
-    /// are claimed in the global index first, and a claim another customer won since the
-    /// decision (two customers uploading one device at once) turns into that device's 808, as
-    /// if the other upload had come first. Only then are the devices and the job stored.
+    /// Every decision is final before anything is applied: a device is decided for registration
+    /// by claiming its identity in the global index (check and insert in one step), so of two
+    /// customers uploading one device at once the second gets its 808 as if the first upload
+    /// had come first. Only then are the devices and the job stored.
     fn accept_upload(
         &self,
         world: &World<'_>,
@@ -112,29 +112,15 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> TrackingId {
-        let identities = world.identities();
-        let me = identities.intern(customer);
-        let mut decisions = {
+        let decisions = {
             let oem = world.oem();
             upload::decide(
-                customer,
                 &devices,
                 self.strict_hardware_hash,
-                |i| identities.owner(i),
+                &mut world.identities().seen_by(cust.tenant),
                 (oem.is_seeded(), |d: &DeviceSubmission| oem.facts(d)),
             )
         };
-        for decision in &mut decisions {
-            if let Decision::Register(identity) = decision
-                && let Claim::HeldBy(owner) = identities.claim(*identity, me)
-            {
-                *decision = Decision::Fail(if owner == me {
-                    DeviceError::AlreadyAssigned
-                } else {
-                    DeviceError::AssignedToOtherTenant
-                });
-            }
-        }
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         // An upload that registers nothing adds no group: groups must not grow per request.
         let registers = decisions.iter().any(|d| matches!(d, Decision::Register(_)));
@@ -151,8 +137,9 @@ impl Store {
             b.devices.reserve(devices.len());
         }
         let mut entries = Vec::with_capacity(devices.len());
-        for (device, decision) in devices.iter().zip(decisions) {
-            let text = device.text();
+        for (device, decision) in devices.into_iter().zip(decisions) {
+            let hashed = device.hardware_hash().is_some();
+            let text = device.into_text();
             let outcome = match decision {
                 Decision::Fail(error) => Outcome::Failed(error),
                 Decision::Register(identity) => {
@@ -160,7 +147,7 @@ impl Store {
                     cust.insert_device(DeviceRecord {
                         id,
                         identity,
-                        hashed: device.hardware_hash().is_some(),
+                        hashed,
                         text: text.clone(),
                         batch,
                         position: 0,
@@ -415,8 +402,8 @@ mod tests {
 
     #[test]
     fn two_customers_uploading_the_same_devices_at_once_get_one_owner_each() {
-        // Both uploads decide at the same moment (a barrier), so both see most devices free and
-        // only the claim can keep the second from registering them too.
+        // Both uploads decide at the same moment (a barrier), so both find most devices free:
+        // the claim, check and insert in one step, must keep the second from registering them.
         let store = store();
         let (a, b) = (customer(1), customer(2));
         let keys: Vec<String> = (0..20_000).map(|k| format!("RACE-{k}")).collect();

@@ -14,11 +14,11 @@
 //!
 //! The 806/808 rule spans customers (a device registered to one tenant must fail for every
 //! other): a global identity index, sharded too, records each registered identity's owner. An
-//! upload decides every device against it, then *claims* the identities it registers (check and
-//! insert in one step under the identity's shard lock); a claim lost to another customer since
-//! the decision turns into that device's 808, as if the other upload had come first. Every
-//! outcome is final before the devices and the job are stored, and a rejected request (unknown
-//! batch, batch name taken) is rejected before any claim, so it changes nothing.
+//! upload decides a device for registration by *claiming* its identity (check and insert in one
+//! step under the identity's shard lock), so of two customers uploading one device at once the
+//! second gets the 808, as if the other upload had come first. Every outcome is final before
+//! the devices and the job are stored, and a rejected request (unknown batch, batch name taken)
+//! is rejected before any claim, so it changes nothing.
 //!
 //! A world gate (an `RwLock`) is taken shared by every registry operation and exclusively by
 //! reset (all, or one customer), seeding and import, export's snapshot, and retention's removal of
@@ -162,6 +162,9 @@ fn rand_epoch() -> u64 {
 /// list is marked [`VACANT`], so positions in a batch never shift and are never reused.
 #[derive(Debug, Default)]
 struct Customer {
+    /// Its number in the identity index (`Identities::intern`), kept so that an upload does
+    /// not look it up.
+    tenant: u32,
     batches: cow::Chunked<Batch>,
     batch_index: HashMap<BatchKey, u32>,
     devices: cow::Chunked<Option<DeviceRecord>>,
@@ -185,8 +188,9 @@ struct Customer {
 }
 
 impl Customer {
-    fn new(id: CustomerId) -> Self {
+    fn new(id: CustomerId, tenant: u32) -> Self {
         Self {
+            tenant,
             device_ids: device_ids::DeviceIds::for_customer(id),
             ..Self::default()
         }

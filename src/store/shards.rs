@@ -20,6 +20,8 @@ use dashmap::mapref::entry::Entry;
 use super::{Customer, IdHasher, identity::IdentityState, oem::OemRegistry, rand_epoch};
 use crate::domain::device::Identity;
 use crate::domain::ids::CustomerId;
+use crate::domain::registry::Holder;
+use crate::domain::upload::Registrations;
 
 type IdBuild = BuildHasherDefault<IdHasher>;
 
@@ -135,11 +137,14 @@ impl World<'_> {
         if let Some(c) = self.customer(id) {
             return c;
         }
+        // Interned before the customers' shard is locked: no shard is held while another lock
+        // is taken.
+        let tenant = self.registry.identities.intern(id);
         Arc::clone(
             self.registry
                 .customers
                 .entry(id)
-                .or_insert_with(|| Arc::new(Mutex::new(super::Customer::new(id))))
+                .or_insert_with(|| Arc::new(Mutex::new(super::Customer::new(id, tenant))))
                 .value(),
         )
     }
@@ -208,6 +213,40 @@ struct Tenants {
     index: HashMap<CustomerId, u32>,
 }
 
+/// The identity index from one customer's side: the rules of an upload ask it who holds an
+/// identity, and claim the ones they register.
+#[derive(Debug)]
+pub(super) struct SeenBy<'a> {
+    index: &'a Identities,
+    me: u32,
+}
+
+impl SeenBy<'_> {
+    fn holder_of(&self, owner: u32) -> Holder {
+        if owner == self.me {
+            Holder::Customer
+        } else {
+            Holder::OtherTenant
+        }
+    }
+}
+
+impl Registrations for SeenBy<'_> {
+    fn holder(&self, identity: &Identity) -> Holder {
+        self.index
+            .owners
+            .get(identity)
+            .map_or(Holder::Nobody, |owner| self.holder_of(*owner))
+    }
+
+    fn claim(&mut self, identity: Identity) -> Holder {
+        match self.index.claim(identity, self.me) {
+            Claim::Claimed => Holder::Nobody,
+            Claim::HeldBy(owner) => self.holder_of(owner),
+        }
+    }
+}
+
 /// What a claim found: the identity was free and is now held, or someone holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Claim {
@@ -235,9 +274,15 @@ impl Identities {
         t
     }
 
+    #[cfg(test)]
     pub(super) fn owner(&self, identity: &Identity) -> Option<CustomerId> {
         let t = *self.owners.get(identity)?;
         self.tenants().ids.get(t as usize).copied()
+    }
+
+    /// The index as the upload of the customer numbered `me` sees it.
+    pub(super) fn seen_by(&self, me: u32) -> SeenBy<'_> {
+        SeenBy { index: self, me }
     }
 
     pub(super) fn contains(&self, identity: &Identity) -> bool {

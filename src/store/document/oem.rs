@@ -47,7 +47,9 @@ pub(super) fn plan(
         })
         .or_else(|problem| fail(device_path(&path, &problem), problem.to_string()))?;
         let f = device.fields();
-        if f.serial_number.is_none() || f.oem_manufacturer_name.is_none() || f.model_name.is_none()
+        if f.serial_number().is_none()
+            || f.oem_manufacturer_name().is_none()
+            || f.model_name().is_none()
         {
             return fail(
                 path,
