@@ -27,39 +27,88 @@ pub trait Registrations {
     fn claim(&mut self, identity: Identity) -> Holder;
 }
 
+/// What an upload says of each device on its own, before the registry is asked: the device's
+/// identity, or the failure that needs no registry (a malformed hash, no accepted identifier
+/// combination, a repeat within the upload). Worked out before the customer's lock is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screened {
+    devices: Vec<DeviceSubmission>,
+    verdicts: Vec<Result<Identity, DeviceError>>,
+}
+
+impl Screened {
+    pub fn devices(&self) -> &[DeviceSubmission] {
+        &self.devices
+    }
+
+    pub fn into_devices(self) -> Vec<DeviceSubmission> {
+        self.devices
+    }
+}
+
+/// Uploads up to this size spot repeats by comparing with the devices before: no set to
+/// allocate and hash, for the uploads clients make most.
+const COMPARED: usize = 32;
+
+/// Screens an upload's devices. Checks run in the order a partner would want them reported: a
+/// malformed hash first (it cannot be matched at all), then a missing identifier combination
+/// (803), then a repeat inside this upload (813; the first occurrence wins).
+pub fn screen(devices: Vec<DeviceSubmission>, strict_hardware_hash: bool) -> Screened {
+    let mut seen = (devices.len() > COMPARED).then(|| HashSet::with_capacity(devices.len()));
+    let mut out: Vec<Result<Identity, DeviceError>> = Vec::with_capacity(devices.len());
+    for device in &devices {
+        let verdict = if strict_hardware_hash && !device.hardware_hash_is_valid() {
+            Err(DeviceError::InvalidHardwareHash)
+        } else {
+            match device.identity() {
+                None => Err(DeviceError::MissingIdentifiers),
+                Some(identity) => {
+                    let repeat = match &mut seen {
+                        Some(seen) => !seen.insert(identity),
+                        None => out.contains(&Ok(identity)),
+                    };
+                    if repeat {
+                        Err(DeviceError::Duplicated)
+                    } else {
+                        Ok(identity)
+                    }
+                }
+            }
+        };
+        out.push(verdict);
+    }
+    Screened {
+        devices,
+        verdicts: out,
+    }
+}
+
 /// Decides every device's outcome against the devices registered before this upload, and
 /// claims the identities of the devices it decides to register: once it returns, every
 /// `Register` identity is the customer's in `index`.
 ///
 /// `oem` is what the seeded OEM registry knows of a device, and whether any device is seeded in
-/// it. Checks run in the order a partner would want them reported: a malformed hash first (it
-/// cannot be matched at all), then a repeat inside this upload (the first occurrence wins), then
-/// registration to a tenant, then the OEM registry (814, 807). A device without an accepted
-/// identifier combination fails with 803.
+/// it. After the upload's own checks, registration to a tenant is reported first (806, 808),
+/// then the OEM registry's verdict (814, 807).
 ///
 /// The OEM verdict is worked out before the index is asked, so that a device the registry
 /// accepts costs one step of the index (its claim) instead of a look-up and then a claim; a
 /// device the OEM registry refuses is only looked up, as a tenant's hold is reported first.
 pub fn decide(
-    devices: &[DeviceSubmission],
-    strict_hardware_hash: bool,
+    upload: &Screened,
     index: &mut impl Registrations,
     oem: (bool, impl Fn(&DeviceSubmission) -> Option<OemFacts>),
 ) -> Vec<Decision> {
     let (oem_seeded, oem_of) = oem;
-    let mut seen = HashSet::with_capacity(devices.len());
-    devices
+    upload
+        .devices
         .iter()
-        .map(|device| {
-            if strict_hardware_hash && !device.hardware_hash_is_valid() {
-                return Decision::Fail(DeviceError::InvalidHardwareHash);
-            }
-            let Some(identity) = device.identity() else {
-                return Decision::Fail(DeviceError::MissingIdentifiers);
+        .zip(&upload.verdicts)
+        .map(|(device, screened)| {
+            let identity = match *screened {
+                Ok(identity) => identity,
+                Err(e) => return Decision::Fail(e),
             };
-            if !seen.insert(identity) {
-                return Decision::Fail(DeviceError::Duplicated);
-            }
             // An empty registry is never asked: it costs the hot path nothing.
             let verdict = oem_check(
                 device.is_tuple_only(),
@@ -113,6 +162,15 @@ mod tests {
         }
     }
 
+    fn decide_all(
+        devices: &[DeviceSubmission],
+        strict: bool,
+        index: &mut Index,
+        oem: (bool, impl Fn(&DeviceSubmission) -> Option<OemFacts>),
+    ) -> Vec<Decision> {
+        decide(&screen(devices.to_vec(), strict), index, oem)
+    }
+
     fn id(device: &DeviceSubmission) -> Identity {
         device
             .identity()
@@ -150,7 +208,7 @@ mod tests {
             _ => None,
         };
         let mut index = Index::default();
-        let decisions = decide(&devices, false, &mut index, (true, oem_of));
+        let decisions = decide_all(&devices, false, &mut index, (true, oem_of));
         assert!(matches!(decisions[0], Decision::Register(_)));
         assert_eq!(
             decisions[1],
@@ -161,7 +219,7 @@ mod tests {
         // Only the devices decided for registration were claimed.
         let claimed = [&devices[0], &devices[3]].map(|d| (id(d), Holder::Customer));
         assert_eq!(index.0, HashMap::from(claimed));
-        let permissive = decide(&devices[2..], false, &mut Index::default(), NO_OEM);
+        let permissive = decide_all(&devices[2..], false, &mut Index::default(), NO_OEM);
         assert!(
             permissive
                 .iter()
@@ -176,7 +234,7 @@ mod tests {
             (id(&devices[0]), Holder::Customer),
             (id(&devices[1]), Holder::OtherTenant),
         ]));
-        let decisions = decide(&devices, false, &mut index, NO_OEM);
+        let decisions = decide_all(&devices, false, &mut index, NO_OEM);
         assert_eq!(decisions[0], Decision::Fail(DeviceError::AlreadyAssigned));
         assert_eq!(
             decisions[1],
@@ -185,7 +243,7 @@ mod tests {
         assert_eq!(decisions[2], Decision::Register(id(&devices[2])));
         assert_eq!(index.holder(&id(&devices[2])), Holder::Customer);
         // The claim is the registration: the same upload again finds every device held.
-        let again = decide(&devices, false, &mut index, NO_OEM);
+        let again = decide_all(&devices, false, &mut index, NO_OEM);
         assert_eq!(again[2], Decision::Fail(DeviceError::AlreadyAssigned));
     }
 
@@ -197,7 +255,7 @@ mod tests {
             (id(&devices[1]), Holder::Customer),
         ]));
         let unknown = (true, |_: &DeviceSubmission| None);
-        let decisions = decide(&devices, false, &mut index, unknown);
+        let decisions = decide_all(&devices, false, &mut index, unknown);
         assert_eq!(
             decisions,
             [
@@ -212,19 +270,37 @@ mod tests {
     #[test]
     fn a_repeat_within_one_upload_fails_and_the_first_wins() {
         let devices = [hash_only("AAAA"), hash_only("BBBB"), hash_only("AAAA")];
-        let decisions = decide(&devices, false, &mut Index::default(), NO_OEM);
+        let decisions = decide_all(&devices, false, &mut Index::default(), NO_OEM);
         assert!(matches!(decisions[0], Decision::Register(_)));
         assert!(matches!(decisions[1], Decision::Register(_)));
         assert_eq!(decisions[2], Decision::Fail(DeviceError::Duplicated));
     }
 
     #[test]
+    fn repeats_are_found_alike_in_small_and_large_uploads() {
+        for size in [3, COMPARED, COMPARED + 1, 100] {
+            let devices: Vec<DeviceSubmission> = (0..size)
+                .map(|i| hash_only(&format!("HASH{}", i % 7)))
+                .collect();
+            let screened = screen(devices.clone(), false);
+            for (i, verdict) in screened.verdicts.iter().enumerate() {
+                let expected = if i < 7 {
+                    Ok(id(&devices[i]))
+                } else {
+                    Err(DeviceError::Duplicated)
+                };
+                assert_eq!(*verdict, expected, "device {i} of {size}");
+            }
+        }
+    }
+
+    #[test]
     fn strict_mode_fails_malformed_hashes_only() {
         let real = base64::engine::general_purpose::STANDARD.encode([7u8; 3072]);
         let devices = [hash_only("DummyHash12345"), hash_only(&real)];
-        let lax = decide(&devices, false, &mut Index::default(), NO_OEM);
+        let lax = decide_all(&devices, false, &mut Index::default(), NO_OEM);
         assert!(lax.iter().all(|d| matches!(d, Decision::Register(_))));
-        let strict = decide(&devices, true, &mut Index::default(), NO_OEM);
+        let strict = decide_all(&devices, true, &mut Index::default(), NO_OEM);
         assert_eq!(strict[0], Decision::Fail(DeviceError::InvalidHardwareHash));
         assert!(matches!(strict[1], Decision::Register(_)));
     }

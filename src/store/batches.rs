@@ -65,6 +65,7 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
+        let screened = upload::screen(devices, self.strict_hardware_hash);
         let world = self.world();
         let shard = world.customer_or_default(customer);
         let mut cust = self.write(&shard);
@@ -74,7 +75,7 @@ impl Store {
         let slot = cust.batches.len() as u32;
         cust.batch_index.insert(batch.key().clone(), slot);
         cust.batches.push(Batch::new(batch, now));
-        Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
+        Ok(self.accept_upload(&world, &mut cust, customer, slot, screened, now))
     }
 
     /// Adds a job uploading `devices` into an existing batch.
@@ -85,6 +86,7 @@ impl Store {
         devices: Vec<DeviceSubmission>,
         now: Timestamp,
     ) -> Result<TrackingId, Error> {
+        let screened = upload::screen(devices, self.strict_hardware_hash);
         let world = self.world();
         let not_found = || Error::BatchNotFound(batch.to_owned());
         let shard = world.customer(customer).ok_or_else(not_found)?;
@@ -93,11 +95,13 @@ impl Store {
             .batch(batch)
             .map(|(slot, _)| slot)
             .ok_or_else(not_found)?;
-        Ok(self.accept_upload(&world, &mut cust, customer, slot, devices, now))
+        Ok(self.accept_upload(&world, &mut cust, customer, slot, screened, now))
     }
 
     /// Decides every device's outcome now and registers the new ones, under the customer's
-    /// lock, so that the second of two quick uploads of one device sees the first.
+    /// lock, so that the second of two quick uploads of one device sees the first. What the
+    /// upload says on its own (`screened`: repeats, missing identifiers) was worked out before
+    /// the lock, which is held only for what needs the registry.
     ///
     /// Every decision is final before anything is applied: a device is decided for registration
     /// by claiming its identity in the global index (check and insert in one step), so of two
@@ -109,18 +113,18 @@ impl Store {
         cust: &mut Customer,
         customer: CustomerId,
         batch: u32,
-        devices: Vec<DeviceSubmission>,
+        screened: upload::Screened,
         now: Timestamp,
     ) -> TrackingId {
         let decisions = {
             let oem = world.oem();
             upload::decide(
-                &devices,
-                self.strict_hardware_hash,
+                &screened,
                 &mut world.identities().seen_by(cust.tenant),
                 (oem.is_seeded(), |d: &DeviceSubmission| oem.facts(d)),
             )
         };
+        let devices = screened.into_devices();
         let schedule = Job::new(TrackingId::new(), now, self.timings, Vec::new());
         // An upload that registers nothing adds no group: groups must not grow per request.
         let registers = decisions.iter().any(|d| matches!(d, Decision::Register(_)));
