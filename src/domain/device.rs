@@ -197,9 +197,19 @@ impl Identity {
         if hex.len() != 32 || !hex.is_ascii() {
             return None;
         }
+        // Digit by digit: a restore reads a million digests, and `from_str_radix` on each pair
+        // was most of the time spent on them (and took a sign, `+f`, for a digit).
+        fn digit(b: u8) -> Option<u8> {
+            match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                b'A'..=b'F' => Some(b - b'A' + 10),
+                _ => None,
+            }
+        }
         let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            *byte = digit(pair[0])? << 4 | digit(pair[1])?;
         }
         Some(Self(out))
     }
@@ -580,7 +590,13 @@ mod tests {
     fn identities_print_and_read_back_as_hex() {
         let id = Identity::of_hardware_hash("AAEC");
         assert_eq!(Identity::from_hex(&id.hex()), Some(id));
+        assert_eq!(Identity::from_hex(&id.hex().to_uppercase()), Some(id));
         assert_eq!(Identity::from_hex("xyz"), None);
+        // 32 characters, but not 32 hex digits: a sign, a space, a letter past `f`.
+        for bad in ["+f", " f", "0g"] {
+            let hex = format!("{bad}{}", &id.hex()[2..]);
+            assert_eq!(Identity::from_hex(&hex), None, "{hex}");
+        }
     }
 
     #[test]
