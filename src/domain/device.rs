@@ -352,7 +352,7 @@ pub struct DeviceText {
 
 // Four fields of MAX_FIELD_CHARS characters of at most 4 bytes give offsets below the surrogate
 // range, so each is one `char` of the header: a `DeviceText` cannot truncate, because it is
-// only made from checked `DeviceField`s.
+// only made from fields that passed `checked` (a `DeviceField`, or a submission's text).
 const _: () = assert!(4 * MAX_FIELD_CHARS * 4 < 0xD800);
 
 thread_local! {
