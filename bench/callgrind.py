@@ -13,6 +13,14 @@ import http.client, json, os, re, signal, socket, subprocess, sys, time, uuid, g
 BIN = sys.argv[1]; N = int(sys.argv[2]); OUT = sys.argv[3]
 CUST = "c7f3c849-129f-4b85-a96d-4f8e88b315a3"
 H = {"Authorization": "Bearer t", "Content-Type": "application/json"}
+class OneWrite(http.client.HTTPConnection):
+    """Sends a request's head and body in one write, as wrk does (http.client sends two: the
+    second poll of the connection a two-segment request needs is not what a benchmark measures)."""
+    def _send_output(self, message_body=None, encode_chunked=False):
+        self._buffer.extend((b"", b""))
+        msg = b"\r\n".join(self._buffer)
+        del self._buffer[:]
+        self.send(msg + (message_body or b""))
 def free_port():
     s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
 def run(kind, n):
@@ -28,7 +36,7 @@ def run(kind, n):
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=60); c.request("GET", "/_emulator/health"); c.getresponse().read(); break
         except OSError: time.sleep(0.1)
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c = OneWrite("127.0.0.1", port, timeout=60)
     devs = [{"productKey": f"SETUP-{i}"} for i in range(100)]
     c.request("POST", f"/v1/customers/{CUST}/deviceBatches", json.dumps({"batchId": "B", "devices": devs}), H)
     r = c.getresponse(); r.read(); loc = r.getheader("Location")

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,50 +20,50 @@ enum State {
     Idle(Instant),
     /// The first byte of a request's head arrived at this instant.
     Head(Instant),
-    /// The head is complete and the request is being served: the body has its own timeout.
-    Serving,
+    /// The head is complete and the request is being served (the body has its own timeout),
+    /// since this instant or the last check-back.
+    Serving(Instant),
+}
+
+/// What the transport's timer is set for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    /// The connection closes at this instant unless a byte arrives first.
+    Close(Instant),
+    /// Nothing closes the connection while it is served; the timer only makes its read look at
+    /// the phase again at this instant, in case it is idle by then.
+    CheckBack(Instant),
 }
 
 /// One connection's phase, shared by its transport (which sees bytes arrive) and its service
-/// (which sees requests start and end), with the waker of the last read that found nothing.
+/// (which sees requests start and end).
 #[derive(Debug)]
-pub struct Phase(Mutex<(State, Option<Waker>)>);
+pub struct Phase(Mutex<State>);
 
 impl Phase {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self(Mutex::new((State::Idle(Instant::now()), None))))
+        Arc::new(Self(Mutex::new(State::Idle(Instant::now()))))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         // The state is a plain value: a panic elsewhere cannot leave it half-written.
-        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner).0)
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// hyper has parsed a request's head and called the service.
     pub fn serving(&self) {
-        self.with(|s| *s = State::Serving);
+        self.with(|s| *s = State::Serving(Instant::now()));
     }
 
-    /// The service has answered: the connection waits for the next request. hyper may already
-    /// be waiting to read (it reads while serving) with no deadline set, so its read is woken to
-    /// set the idle one.
+    /// The service has answered: the connection waits for the next request.
+    ///
+    /// hyper may already be waiting to read (it reads while serving, to see a client leave), and
+    /// may not read again before the next request's bytes arrive. That read's timer was set, while
+    /// serving, to check back one idle timeout after serving began: it fires no earlier than the
+    /// idle deadline counted from now, and its read then sets that deadline. The read is not woken
+    /// here: that woke the connection's task a second time for every request.
     pub fn answered(&self) {
-        let waker = {
-            let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            guard.0 = State::Idle(Instant::now());
-            guard.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    fn waiting(&self, waker: &Waker) {
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match &mut guard.1 {
-            Some(w) if w.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
-        }
+        self.with(|s| *s = State::Idle(Instant::now()));
     }
 
     fn bytes_arrived(&self) {
@@ -74,12 +74,22 @@ impl Phase {
         });
     }
 
-    fn deadline(&self, limits: Limits) -> Option<Instant> {
+    fn due(&self, limits: Limits) -> Due {
         self.with(|s| match *s {
-            State::Idle(since) => Some(since + limits.idle),
-            State::Head(since) => Some(since + limits.head),
-            State::Serving => None,
+            State::Idle(since) => Due::Close(since + limits.idle),
+            State::Head(since) => Due::Close(since + limits.head),
+            State::Serving(since) => Due::CheckBack(since + limits.idle),
         })
+    }
+
+    /// A check-back came while the request is still being served: the next is one idle timeout
+    /// from now.
+    fn still_serving(&self) {
+        self.with(|s| {
+            if let State::Serving(since) = s {
+                *since = Instant::now();
+            }
+        });
     }
 }
 
@@ -101,7 +111,9 @@ pub struct Timed<T> {
 
 impl<T> Timed<T> {
     pub fn new(io: T, phase: Arc<Phase>, limits: Limits) -> Self {
-        let first = phase.deadline(limits).unwrap_or_else(Instant::now);
+        let first = match phase.due(limits) {
+            Due::Close(at) | Due::CheckBack(at) => at,
+        };
         Self {
             io,
             phase,
@@ -129,19 +141,26 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {}
         }
-        this.phase.waiting(cx.waker());
-        let Some(deadline) = this.phase.deadline(this.limits) else {
-            return Poll::Pending;
-        };
-        if this.sleep.deadline() != deadline {
-            this.sleep.as_mut().reset(deadline);
-        }
-        match this.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection idle or request head incomplete past its timeout",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            let due = this.phase.due(this.limits);
+            let (Due::Close(at) | Due::CheckBack(at)) = due;
+            if this.sleep.deadline() != at {
+                // Later than the timer's registration in the common case (each request's deadline
+                // follows the last one's): tokio extends such a timer without re-registering it.
+                this.sleep.as_mut().reset(at);
+            }
+            if this.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            match due {
+                Due::Close(_) => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "connection idle or request head incomplete past its timeout",
+                    )));
+                }
+                Due::CheckBack(_) => this.phase.still_serving(),
+            }
         }
     }
 }

@@ -127,6 +127,53 @@ async fn idle_keep_alive_connections_outlive_the_header_timeout_while_stalled_he
 }
 
 #[tokio::test]
+async fn a_request_served_for_longer_than_the_idle_timeout_leaves_a_whole_idle_timeout_after_it() {
+    // The idle timeout counts from the answer: while a request is served (here its body comes
+    // slowly, well within the body timeout) the connection is not idle, however long that takes.
+    let idle = Duration::from_millis(400);
+    let mut config = Config::for_tests();
+    config.idle_timeout = idle;
+    config.header_read_timeout = Duration::from_secs(5);
+    config.body_read_timeout = Duration::from_secs(5);
+    let fixture = populated(config).await;
+    let app = &fixture.app;
+    let body = r#"{"batchId":"slow-body","devices":[{"productKey":"SLOW-BODY-1"}]}"#;
+    let head = format!(
+        "POST /v1/customers/{CUSTOMER}/deviceBatches HTTP/1.1\r\nHost: emulator\r\n\
+         Authorization: {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(host(app)).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream
+        .write_all(&body.as_bytes()[..10])
+        .await
+        .expect("write");
+    // Twice the idle timeout and more into serving the request.
+    tokio::time::sleep(idle * 2 + idle / 2).await;
+    stream
+        .write_all(&body.as_bytes()[10..])
+        .await
+        .expect("write");
+    assert_eq!(read_one_response(&mut stream).await.status, 202);
+    // Half an idle timeout after the answer the connection is still there for the next request.
+    tokio::time::sleep(idle / 2).await;
+    stream
+        .write_all(&what_is_sent(Stall::KeptAlive))
+        .await
+        .expect("write");
+    assert_eq!(read_one_response(&mut stream).await.status, 200);
+    let answered = std::time::Instant::now();
+    // Then, quiet, it is closed without an answer once its idle timeout has passed.
+    assert!(read_to_close(&mut stream).await.is_empty());
+    let quiet = answered.elapsed();
+    assert!(
+        quiet >= idle - Duration::from_millis(50),
+        "closed after {quiet:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_thousand_stalled_connections_do_not_stop_the_server_answering_others() {
     // Timeouts far longer than the test, so every stalled connection is surely open throughout.
     let fixture = populated(with_timeouts(Duration::from_secs(120))).await;
