@@ -151,6 +151,80 @@ async fn an_invalid_seed_names_the_entry_and_applies_nothing() {
     );
 }
 
+/// The seed document with `count` finished jobs, each with one line.
+fn document_with_jobs(count: usize) -> Value {
+    let mut doc = seed_document();
+    doc["customers"][0]["jobs"] = (0..count)
+        .map(|n| {
+            json!({
+                "id": format!("5d1c3a2e-8f7b-4c6d-9e0a-{n:012x}"),
+                "acceptedAt": "2026-11-20T08:00:00Z",
+                "startedAt": "2026-11-20T08:00:01Z",
+                "completedAt": "2026-11-20T08:00:03Z",
+                "entries": [{"productKey": format!("PK-{n}"), "errorCode": "808"}]
+            })
+        })
+        .collect();
+    doc
+}
+
+/// A customer with many jobs has them read on a second thread while its devices are read: the
+/// answers are those of one after the other, the devices' problem first.
+#[tokio::test]
+async fn a_seed_with_ten_thousand_jobs_is_read_whole_and_names_its_first_problem() {
+    const JOBS: usize = 10_000;
+    let app = spawn_app().await;
+    let mut repeated = document_with_jobs(JOBS);
+    repeated["customers"][0]["jobs"][JOBS - 1]["id"] =
+        json!("5d1c3a2e-8f7b-4c6d-9e0a-000000000000");
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&repeated))
+        .await;
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: `customers[0].jobs[9999].id` job `5d1c3a2e-8f7b-4c6d-9e0a-000000000000` already exists.",
+            &["customers[0].jobs[9999].id"],
+        ),
+    )
+    .await;
+    let mut both = repeated.clone();
+    both["customers"][0]["batches"][0]["devices"][1] = json!({"modelName": "M"});
+    let response = app
+        .control(Method::POST, "/_emulator/seed", Some(&both))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().unwrap();
+    assert_eq!(
+        body["data"],
+        json!(["customers[0].batches[0].devices[1]"]),
+        "{body}"
+    );
+    assert_eq!(exported_state(&app).await["customers"], json!([]));
+
+    let response = app
+        .control(
+            Method::POST,
+            "/_emulator/seed",
+            Some(&document_with_jobs(JOBS)),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let exported = exported_state(&app).await;
+    let jobs = exported["customers"][0]["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), JOBS);
+    assert_eq!(
+        jobs[JOBS - 1]["entries"][0]["productKey"],
+        format!("PK-{}", JOBS - 1)
+    );
+    assert_eq!(
+        exported["customers"][0]["batches"][0]["devices"][0]["serialNumber"],
+        "2R9-ZNP67"
+    );
+}
+
 /// A job line whose serial number no upload could have sent: it used to export back cut to
 /// 65,535 characters, with the product key after it read back as `""`.
 fn document_with_a_long_job_line(serial_chars: usize) -> Value {

@@ -15,12 +15,35 @@ use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visi
 
 use super::Document;
 
+/// Documents from this size on are checked and read on two threads at once.
+const PARALLEL_FROM: usize = 4 << 20;
+
 /// The document, or `None` where the slow way must decide (and name the problem).
 pub(super) fn document(bytes: &[u8]) -> Option<Document> {
+    let read = || serde_json::from_slice::<Document>(bytes).ok();
+    if bytes.len() < PARALLEL_FROM {
+        return if checked(bytes) { read() } else { None };
+    }
+    // A restore of a large state file is most of a start-up, and nothing else runs then: the
+    // check and the read are independent passes over the same bytes, so they run side by side.
+    // A read the check refuses is dropped unused.
+    std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("state-read".into())
+            .spawn_scoped(scope, read);
+        let ok = checked(bytes);
+        match reader {
+            Ok(reader) => reader.join().ok().flatten().filter(|_| ok),
+            // No thread to be had: one pass after the other.
+            Err(_) => ok.then(read).flatten(),
+        }
+    })
+}
+
+/// Whether the bytes pass the check: a value the slow way reads, with objects where it wants them.
+fn checked(bytes: &[u8]) -> bool {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    Node(Kind::Root).deserialize(&mut de).ok()?;
-    de.end().ok()?;
-    serde_json::from_slice(bytes).ok()
+    Node(Kind::Root).deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
 /// The objects `shape` looks into.
@@ -256,7 +279,16 @@ mod tests {
         for doc in refused {
             assert!(slow(doc.as_bytes()).is_err(), "{doc}");
             assert!(document(doc.as_bytes()).is_none(), "{doc}");
+            // Large enough to be checked and read on two threads.
+            let large = padded(&doc);
+            assert!(slow(large.as_bytes()).is_err(), "{doc}");
+            assert!(document(large.as_bytes()).is_none(), "{doc}");
         }
+    }
+
+    /// The same document with whitespace after it up to the size read on two threads.
+    fn padded(doc: &str) -> String {
+        format!("{doc}{}", " ".repeat(PARALLEL_FROM))
     }
 
     #[test]
@@ -266,6 +298,10 @@ mod tests {
         );
         assert_eq!(
             document(doc.as_bytes()),
+            Some(slow(doc.as_bytes()).unwrap())
+        );
+        assert_eq!(
+            document(padded(&doc).as_bytes()),
             Some(slow(doc.as_bytes()).unwrap())
         );
         let twice = format!(r#"{{"customers": [], "customers": [{{"id": "{C}"}}]}}"#);

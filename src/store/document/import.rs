@@ -97,54 +97,88 @@ impl<'a> Planner<'a> {
         let mut device_ids: IdSet<DeviceId> = existing
             .map(|c| c.devices.iter().flatten().map(|d| d.id).collect())
             .unwrap_or_default();
-        let (mut batches, mut foreign) = (Vec::new(), Vec::new());
-        for (k, b) in doc.batches.iter().enumerate() {
-            let bpath = format!("{path}.batches[{k}]");
-            let batch_id =
-                BatchId::parse(&b.id).or_else(|p| fail(format!("{bpath}.id"), format!("{p}.")))?;
-            if !batch_keys.insert(batch_id.key().clone()) {
-                return fail(
-                    format!("{bpath}.id"),
-                    format!("batch `{}` already exists for this customer.", b.id),
-                );
-            }
-            let created_at = time_at(b.creation_date.as_deref(), self.now, || {
-                format!("{bpath}.creationDate")
-            })?;
-            let batch = Batch::new(batch_id, created_at);
-            let mut records = Vec::new();
-            for (m, d) in b.devices.iter().enumerate() {
-                let dpath = At(&bpath, "devices", m);
-                match self.device(id, d, &dpath, batch.id.key(), &policy_ids)? {
-                    Planned::Registered(record) => {
-                        if !device_ids.insert(record.id) {
-                            return fail(
-                                format!("{dpath}.id"),
-                                format!("device `{}` already exists.", record.id),
-                            );
-                        }
-
-                        records.push(*record);
-                    }
-                    Planned::Foreign(f) => foreign.push(*f),
+        // A customer's jobs are planned apart from its devices (they name no device), so a large
+        // restore plans them on a second thread while this one plans the devices.
+        let plan_jobs = move || -> Result<Vec<Job>, SeedError> {
+            let mut job_ids: HashSet<TrackingId> = existing
+                .map(|c| c.jobs.keys().copied().collect())
+                .unwrap_or_default();
+            let mut jobs = Vec::with_capacity(doc.jobs.len());
+            for (n, j) in doc.jobs.iter().enumerate() {
+                let job = job(j, &format!("{path}.jobs[{n}]"))?;
+                if !job_ids.insert(job.id) {
+                    return fail(
+                        format!("{path}.jobs[{n}].id"),
+                        format!("job `{}` already exists.", job.id),
+                    );
                 }
+                jobs.push(job);
             }
-            batches.push((batch, records));
-        }
-        let mut job_ids: HashSet<TrackingId> = existing
-            .map(|c| c.jobs.keys().copied().collect())
-            .unwrap_or_default();
-        let mut jobs = Vec::new();
-        for (n, j) in doc.jobs.iter().enumerate() {
-            let job = job(j, &format!("{path}.jobs[{n}]"))?;
-            if !job_ids.insert(job.id) {
-                return fail(
-                    format!("{path}.jobs[{n}].id"),
-                    format!("job `{}` already exists.", job.id),
-                );
+            Ok(jobs)
+        };
+        let mut plan_batches = || -> Result<_, SeedError> {
+            let (mut batches, mut foreign) = (Vec::new(), Vec::new());
+            for (k, b) in doc.batches.iter().enumerate() {
+                let bpath = format!("{path}.batches[{k}]");
+                let batch_id = BatchId::parse(&b.id)
+                    .or_else(|p| fail(format!("{bpath}.id"), format!("{p}.")))?;
+                if !batch_keys.insert(batch_id.key().clone()) {
+                    return fail(
+                        format!("{bpath}.id"),
+                        format!("batch `{}` already exists for this customer.", b.id),
+                    );
+                }
+                let created_at = time_at(b.creation_date.as_deref(), self.now, || {
+                    format!("{bpath}.creationDate")
+                })?;
+                let batch = Batch::new(batch_id, created_at);
+                let mut records = Vec::new();
+                for (m, d) in b.devices.iter().enumerate() {
+                    let dpath = At(&bpath, "devices", m);
+                    match self.device(id, d, &dpath, batch.id.key(), &policy_ids)? {
+                        Planned::Registered(record) => {
+                            if !device_ids.insert(record.id) {
+                                return fail(
+                                    format!("{dpath}.id"),
+                                    format!("device `{}` already exists.", record.id),
+                                );
+                            }
+
+                            records.push(*record);
+                        }
+                        Planned::Foreign(f) => foreign.push(*f),
+                    }
+                }
+                batches.push((batch, records));
             }
-            jobs.push(job);
-        }
+            Ok((batches, foreign))
+        };
+        let (planned, jobs) = if doc.jobs.len() >= PARALLEL_JOBS {
+            std::thread::scope(|scope| {
+                let worker = std::thread::Builder::new()
+                    .name("state-jobs".into())
+                    .spawn_scoped(scope, plan_jobs);
+                let planned = plan_batches();
+                let jobs = match worker {
+                    Ok(worker) => worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // No thread to be had: one after the other.
+                    Err(_) => plan_jobs(),
+                };
+                (planned, jobs)
+            })
+        } else {
+            let planned = plan_batches();
+            let jobs = match planned {
+                Ok(_) => plan_jobs(),
+                Err(_) => Ok(Vec::new()),
+            };
+            (planned, jobs)
+        };
+        // The devices' failure first, as when the two were planned one after the other.
+        let (batches, foreign) = planned?;
+        let jobs = jobs?;
         Ok(CustomerPlan {
             id,
             relationship: doc.relationship,
@@ -155,6 +189,9 @@ impl<'a> Planner<'a> {
         })
     }
 }
+
+/// A customer with this many jobs in a document has them planned on a second thread.
+const PARALLEL_JOBS: usize = 10_000;
 
 /// One registry's customers, checked against it and ready to apply.
 type Plans = Vec<CustomerPlan>;
