@@ -7,11 +7,17 @@ of a 100-device job) minus one that answers none, over N. One keep-alive client,
     python3 bench/callgrind.py bench/baseline/target/release/pce-bench-baseline 2000 /tmp/cg-base
 
 The bare-axum baseline (bench/baseline/) takes the same requests: its figure is the floor the
-emulator's is compared with.
+emulator's is compared with. A fourth argument K > 1 measures only POST, with the uploads rotating
+over K customers (batch B of each) as wrk.lua's many-customers mode does:
+
+    python3 bench/callgrind.py target/release/partner-center-emulator 2000 /tmp/cg32 32
 """
 import http.client, json, os, re, signal, socket, subprocess, sys, time, uuid, glob
 BIN = sys.argv[1]; N = int(sys.argv[2]); OUT = sys.argv[3]
+K = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 CUST = "c7f3c849-129f-4b85-a96d-4f8e88b315a3"
+def customer(i):
+    return CUST if K == 1 else f"c7f3c849-129f-4b85-a96d-{i % K:012x}"
 H = {"Authorization": "Bearer t", "Content-Type": "application/json"}
 class OneWrite(http.client.HTTPConnection):
     """Sends a request's head and body in one write, as wrk does (http.client sends two: the
@@ -41,13 +47,17 @@ def run(kind, n):
     c.request("POST", f"/v1/customers/{CUST}/deviceBatches", json.dumps({"batchId": "B", "devices": devs}), H)
     r = c.getresponse(); r.read(); loc = r.getheader("Location")
     c.request("GET", "/v1" + loc, headers=H); c.getresponse().read()
+    for k in range(K if K > 1 else 0):
+        c.request("POST", f"/v1/customers/{customer(k)}/deviceBatches",
+                  json.dumps({"batchId": "B", "devices": [{"productKey": f"SETUP-C{k}"}]}), H)
+        r = c.getresponse(); r.read(); assert r.status == 202, r.status
     # Warm: one of each.
     for i in range(n):
         if kind == "get":
             c.request("GET", "/v1" + loc, headers=H)
         else:
             body = json.dumps([{"productKey": f"K-{i}-{j}-{uuid.uuid4()}"} for j in range(5)])
-            c.request("POST", f"/v1/customers/{CUST}/deviceBatches/B/devices", body, H)
+            c.request("POST", f"/v1/customers/{customer(i)}/deviceBatches/B/devices", body, H)
         r = c.getresponse(); r.read(); assert r.status in (200, 202), r.status
     c.close()
     p.send_signal(signal.SIGTERM); p.wait(timeout=120)
@@ -57,6 +67,6 @@ def run(kind, n):
             m = re.match(r"(?:summary|totals): (\d+)", line)
             if m: total = max(total, int(m.group(1)))
     return total
-for kind in ("post", "get"):
+for kind in ("post", "get") if K == 1 else ("post",):
     zero = run(kind, 0); full = run(kind, N)
     print(f"{kind}: {(full - zero) / N:,.0f} instructions/request (N={N}; {zero:,} at 0, {full:,} at N)", flush=True)
