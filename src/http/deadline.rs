@@ -35,6 +35,13 @@ enum Due {
     CheckBack(Instant),
 }
 
+impl Due {
+    fn at(self) -> Instant {
+        let (Self::Close(at) | Self::CheckBack(at)) = self;
+        at
+    }
+}
+
 /// One connection's phase, shared by its transport (which sees bytes arrive) and its service
 /// (which sees requests start and end).
 #[derive(Debug)]
@@ -111,9 +118,7 @@ pub struct Timed<T> {
 
 impl<T> Timed<T> {
     pub fn new(io: T, phase: Arc<Phase>, limits: Limits) -> Self {
-        let first = match phase.due(limits) {
-            Due::Close(at) | Due::CheckBack(at) => at,
-        };
+        let first = phase.due(limits).at();
         Self {
             io,
             phase,
@@ -143,7 +148,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Timed<T> {
         }
         loop {
             let due = this.phase.due(this.limits);
-            let (Due::Close(at) | Due::CheckBack(at)) = due;
+            let at = due.at();
             if this.sleep.deadline() != at {
                 // Later than the timer's registration in the common case (each request's deadline
                 // follows the last one's): tokio extends such a timer without re-registering it.

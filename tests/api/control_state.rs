@@ -195,13 +195,16 @@ async fn a_seed_with_ten_thousand_jobs_is_read_whole_and_names_its_first_problem
     let response = app
         .control(Method::POST, "/_emulator/seed", Some(&both))
         .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = response.json().unwrap();
-    assert_eq!(
-        body["data"],
-        json!(["customers[0].batches[0].devices[1]"]),
-        "{body}"
-    );
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        envelope(
+            800002,
+            "Invalid request input: `customers[0].batches[0].devices[1]` carries none of the accepted identifier combinations: hardwareHash + productKey; hardwareHash + serialNumber; hardwareHash + productKey + serialNumber; hardwareHash only; productKey only; serialNumber + oemManufacturerName + modelName.",
+            &["customers[0].batches[0].devices[1]"],
+        ),
+    )
+    .await;
     assert_eq!(exported_state(&app).await["customers"], json!([]));
 
     let response = app
